@@ -1,0 +1,276 @@
+"""Typed configuration: one pydantic model per workflow stage, and the JSON schema made from them.
+
+The same classes are built from Snakemake params, from the CLI and in tests, and
+`workflow/schemas/config.schema.yaml` is generated from `WorkflowConfig` (`cosinetrack schema`), so
+the schema Snakemake validates against and the models the package runs on cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SequenceName = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,3}$")]
+DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's configuration: unknown keys are errors, field docstrings document."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class SimConfig(StageConfig):
+    """A synthetic fluorescence-nuclei time-lapse in CTC layout with full ground truth."""
+
+    height: int = Field(256, ge=32, le=4096)
+    """Frame height in pixels."""
+    width: int = Field(256, ge=32, le=4096)
+    """Frame width in pixels."""
+    frames: int = Field(40, ge=2, le=2000)
+    """Number of frames per sequence."""
+    sequences: int = Field(2, ge=1, le=9)
+    """Number of sequences (01, 02, ...), each simulated with its own seed."""
+    density: float = Field(0.30, gt=0.0, le=0.8)
+    """Fraction of the field of view covered by nuclei at the start; kept roughly by entries."""
+    radius: float = Field(9.0, ge=3.0, le=60.0)
+    """Mean nucleus radius in pixels."""
+    division_rate: float = Field(0.012, ge=0.0, le=0.2)
+    """Probability per nucleus and frame that a grown nucleus divides."""
+    seg_fraction: float = Field(0.5, gt=0.0, le=1.0)
+    """Fraction of frames with segmentation ground truth (SEG); TRA is on every frame."""
+    min_size: int = Field(10, ge=1, le=1000)
+    """Smallest mask in pixels; a nucleus that shows less (leaving the view) ends its track."""
+    seed: int = Field(1, ge=0)
+    """Random seed; the same seed gives the same dataset byte for byte."""
+
+
+class PreprocessConfig(StageConfig):
+    """Image normalisation applied identically in training and inference."""
+
+    sigma: float = Field(1.0, ge=0.0, le=10.0)
+    """Gaussian prefilter sigma in pixels (0 disables it)."""
+    low_quantile: float = Field(0.001, ge=0.0, lt=0.5)
+    """Intensity quantile of each frame mapped to -1."""
+    high_quantile: float = Field(0.999, gt=0.5, le=1.0)
+    """Intensity quantile of each frame mapped to +1 (values beyond are kept, not clipped)."""
+
+
+class ModelConfig(StageConfig):
+    """Recurrent stacked hourglass network; the reference is 7 levels, 64 filters, 16 dimensions."""
+
+    levels: int = Field(5, ge=1, le=9)
+    """Hourglass levels (resolutions); frames are padded to a multiple of 2**(levels-1)."""
+    filters: int = Field(32, ge=4, le=256)
+    """Convolution filters on every level (the reference keeps them constant)."""
+    embedding_dim: int = Field(16, ge=2, le=64)
+    """Number of embedding channels D per pixel."""
+    stacks: int = Field(2, ge=1, le=4)
+    """Stacked hourglasses; stack k>1 sees the image plus the normalised embeddings of stack k-1."""
+
+
+class TrainConfig(StageConfig):
+    """Training schedule, sampling, augmentation and loss settings."""
+
+    iterations: int = Field(1500, ge=1)
+    """Optimiser steps."""
+    clip_frames: int = Field(5, ge=1, le=64)
+    """Consecutive frames per training clip (reference 10)."""
+    crop: int = Field(128, ge=16)
+    """Side of the square random crop in pixels (padded frames smaller than this are an error)."""
+    batch_size: int = Field(1, ge=1, le=64)
+    """Clips per optimiser step."""
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    """Adam learning rate at the start."""
+    lr_decay_at: float = Field(0.7, gt=0.0, le=1.0)
+    """Fraction of the iterations after which the learning rate drops to a tenth."""
+    weight_decay: float = Field(1e-5, ge=0.0)
+    """L2 weight decay on convolution kernels."""
+    neighbour_radius: float = Field(24.0, ge=0.0)
+    """r_N in pixels: instances closer than this must get different embeddings."""
+    max_instances: int = Field(32, ge=1, le=256)
+    """Instances per clip that enter the loss (a random subset beyond this)."""
+    intensity_shift: float = Field(0.15, ge=0.0, le=1.0)
+    """Largest random additive intensity shift per clip (normalised units)."""
+    intensity_scale: float = Field(0.15, ge=0.0, le=0.9)
+    """Largest random relative intensity scaling per clip."""
+    device: Device = "auto"
+    """Where to train: 'auto' takes CUDA when present, else the CPU."""
+    mixed_precision: bool = True
+    """Use bfloat16/float16 autocast on CUDA (ignored on the CPU)."""
+    checkpoint_every: int = Field(250, ge=1)
+    """Iterations between checkpoints that an interrupted run resumes from."""
+    log_every: int = Field(10, ge=1)
+    """Iterations between rows of train_log.csv."""
+    seed: int = Field(0, ge=0)
+    """Seed of weights, sampling and augmentation; CPU runs are deterministic for a seed."""
+
+
+class InferConfig(StageConfig):
+    """Streaming inference over whole sequences."""
+
+    device: Device = "auto"
+    """Where to run the network: 'auto' takes CUDA when present, else the CPU."""
+    tile: int = Field(1024, ge=32)
+    """Frames larger than this (either side) are processed in overlapping tiles of this size."""
+    tile_overlap: int = Field(128, ge=0)
+    """Overlap between neighbouring tiles in pixels; each output pixel comes from the tile whose
+    centre is nearest, so the overlap/2 next to a tile edge is never used."""
+
+
+class ClusterConfig(StageConfig):
+    """Clustering of consecutive frame pairs into instances."""
+
+    backend: Literal["hdbscan", "fast_hdbscan", "sklearn"] = "hdbscan"
+    """HDBSCAN implementation."""
+    min_cluster_size: int = Field(40, ge=2)
+    """HDBSCAN min_cluster_size in pixels of the two-frame volume."""
+    min_samples: int = Field(20, ge=1)
+    """HDBSCAN min_samples (density smoothing)."""
+    selection_epsilon: float = Field(0.2, ge=0.0)
+    """HDBSCAN cluster_selection_epsilon: clusters closer than this in feature space are not split,
+    which keeps a cell of uniform embedding from breaking into arbitrary pieces."""
+    coordinate_factor: float = Field(0.01, ge=0.0)
+    """Weight c of the (y, x) pixel coordinates appended to the embedding."""
+    background_threshold: float = Field(0.5, gt=-1.0, lt=1.0)
+    """Pixels whose cosine to the background direction exceeds this are background."""
+    min_instance_size: int = Field(20, ge=0)
+    """Connected components smaller than this (pixels, per frame pair) are dropped."""
+    chunk_pairs: int = Field(20, ge=1)
+    """Frame pairs per clustering job; chunks run as separate Snakemake jobs."""
+
+
+class LinkConfig(StageConfig):
+    """Linking pair clusterings into tracks and lineages."""
+
+    iou_threshold: float = Field(0.25, gt=0.0, le=1.0)
+    """Smallest IoU on the shared frame for two instances to continue one track."""
+    parent_dilation: int = Field(2, ge=0)
+    """Radius in pixels by which a new track's first mask is dilated in the parent search."""
+    parent_frames: int = Field(2, ge=1)
+    """How many frames back the parent search looks."""
+    parent_iou: float = Field(0.01, ge=0.0, le=1.0)
+    """Smallest IoU between a new track's first mask and a candidate parent."""
+    min_track_length: int = Field(2, ge=1)
+    """Tracks without a parent that are shorter than this many frames are removed."""
+
+
+class BaselineConfig(StageConfig):
+    """Classical baseline: threshold + distance-transform watershed, greedy IoU linking."""
+
+    sigma: float = Field(1.0, ge=0.0)
+    """Gaussian smoothing before thresholding, in pixels."""
+    threshold: Literal["otsu", "li", "triangle", "local"] = "otsu"
+    """Thresholding method from scikit-image."""
+    min_distance: int = Field(5, ge=1)
+    """Smallest distance between watershed seeds (peaks of the distance transform)."""
+    min_size: int = Field(20, ge=0)
+    """Objects smaller than this many pixels are removed."""
+    iou_threshold: float = Field(0.25, gt=0.0, le=1.0)
+    """Smallest IoU between frames to continue a track."""
+
+
+ALL_METRICS = (
+    "SEG",
+    "DET",
+    "TRA",
+    "LNK",
+    "BC",
+    "CT",
+    "TF",
+    "CCA",
+    "CHOTA",
+    "HOTA",
+    "MOTA",
+    "IDF1",
+)
+
+
+class EvaluateConfig(StageConfig):
+    """Scoring with the Cell Tracking Challenge metrics (py-ctcmetrics)."""
+
+    metrics: list[Literal[ALL_METRICS]] = list(ALL_METRICS)  # type: ignore[valid-type]
+    """Metrics to compute; BC gives BC(0) to BC(3)."""
+
+
+class DatasetConfig(StageConfig):
+    """One dataset: simulated or a CTC folder on disk; which sequences train, which are tested."""
+
+    simulate: SimConfig | None = None
+    """Simulate this dataset with these settings (leave out `path`)."""
+    path: Path | None = None
+    """A folder in CTC layout (01/, 01_GT/, 02/ ...) (leave out `simulate`)."""
+    train: list[SequenceName] = ["01"]
+    """Sequences whose ground truth trains the network."""
+    test: list[SequenceName] = ["02"]
+    """Sequences segmented, tracked and scored."""
+    model: Path | None = None
+    """A trained model folder to use instead of training one (then `train` is not needed)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.simulate is None) == (self.path is None):
+            raise ValueError("give exactly one of `simulate` or `path` for each dataset")
+        if self.model is None and not self.train:
+            raise ValueError("list at least one `train` sequence, or give a trained `model` folder")
+        if not self.test:
+            raise ValueError("list at least one `test` sequence")
+        if self.simulate is not None:
+            available = {f"{i:02d}" for i in range(1, self.simulate.sequences + 1)}
+            missing = sorted((set(self.train) | set(self.test)) - available)
+            if missing:
+                raise ValueError(
+                    f"sequences {missing} are not simulated; raise simulate.sequences "
+                    f"to {max(int(s) for s in missing)}"
+                )
+        return self
+
+
+class WorkflowConfig(StageConfig):
+    """The whole workflow configuration (config.yaml)."""
+
+    datasets: dict[DatasetName, DatasetConfig] = Field(min_length=1)
+    """Datasets to process, by name; the name becomes the folder under results/."""
+    preprocess: PreprocessConfig = PreprocessConfig()
+    """Normalisation."""
+    model: ModelConfig = ModelConfig()
+    """Network architecture."""
+    train: TrainConfig = TrainConfig()
+    """Training."""
+    infer: InferConfig = InferConfig()
+    """Inference."""
+    cluster: ClusterConfig = ClusterConfig()
+    """Clustering of frame pairs."""
+    link: LinkConfig = LinkConfig()
+    """Track linking."""
+    baseline: BaselineConfig = BaselineConfig()
+    """Classical baseline."""
+    evaluate: EvaluateConfig = EvaluateConfig()
+    """Evaluation."""
+
+
+def without_null_alternatives(node: Any) -> Any:
+    """Replace `anyOf: [X, null]` (optional keys) by X, so a bad value is reported at its own key.
+
+    Optional keys are meant to be left out rather than set to null, and jsonschema reports errors
+    inside an `anyOf` only as "not valid under any of the given schemas" of the parent key.
+    """
+    if isinstance(node, list):
+        return [without_null_alternatives(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: without_null_alternatives(value) for key, value in node.items()}
+    options = node.get("anyOf", [])
+    if len(options) == 2 and {"type": "null"} in options:
+        rest = {key: value for key, value in node.items() if key not in ("anyOf", "default")}
+        return {**next(option for option in options if option != {"type": "null"}), **rest}
+    return node
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON schema of config.yaml, generated from `WorkflowConfig`."""
+    schema = without_null_alternatives(WorkflowConfig.model_json_schema())
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

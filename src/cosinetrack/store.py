@@ -1,0 +1,50 @@
+"""Zarr stores that hand sequences from one stage to the next, chunked one frame per chunk.
+
+Per-frame chunks let every stage stream a sequence of any length in bounded memory and let cluster
+jobs each take a slice of frame pairs. Stores are written under a temporary name and renamed when
+complete, so a failed stage never leaves a store that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path` to write into; rename it to `path` only on success."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+
+
+def frame_array(
+    group: zarr.Group, name: str, shape: tuple[int, ...], dtype: np.dtype | str
+) -> zarr.Array:
+    """Create an array whose first axis is time, with one chunk per frame."""
+    return group.create_array(name, shape=shape, chunks=(1, *shape[1:]), dtype=dtype, fill_value=0)
+
+
+def open_store(path: Path, what: str) -> zarr.Group:
+    """Open a finished store for reading, with an error that says which store is missing."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: {what} store not found")
+    try:
+        return zarr.open_group(path, mode="r")
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable {what} Zarr store ({error})") from error

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny hand-made CTC datasets whose every label and track is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from cosinetrack import ctc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def disk(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    """Boolean disk mask."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2
+
+
+def two_cell_labels(frames: int = 4, shape: tuple[int, int] = (48, 64)) -> np.ndarray:
+    """Two disks drifting right: track 1 on every frame, track 2 from frame 1 on."""
+    labels = np.zeros((frames, *shape), dtype=np.uint16)
+    for t in range(frames):
+        labels[t][disk(shape, (14, 12 + 3 * t), 7)] = 1
+        if t >= 1:
+            labels[t][disk(shape, (34, 20 + 3 * t), 6)] = 2
+    return labels
+
+
+def write_ctc(
+    root: Path,
+    name: str,
+    labels: np.ndarray,
+    tracks: np.ndarray,
+    seg_frames: tuple[int, ...] = (0,),
+    seg_offset: int = 10,
+) -> Path:
+    """Write raw frames, TRA masks, a track table and SEG masks (labels shifted) in CTC layout."""
+    rng = np.random.default_rng(0)
+    (root / name).mkdir(parents=True)
+    tra = root / f"{name}_GT" / "TRA"
+    seg = root / f"{name}_GT" / "SEG"
+    tra.mkdir(parents=True)
+    seg.mkdir(parents=True)
+    for t, frame in enumerate(labels):
+        image = 100 + 400 * (frame > 0) + rng.normal(0, 5, frame.shape)
+        tifffile.imwrite(root / name / f"t{t:03d}.tif", image.astype(np.uint16))
+        tifffile.imwrite(tra / f"man_track{t:03d}.tif", frame.astype(np.uint16))
+        if t in seg_frames:
+            shifted = np.where(frame > 0, frame + seg_offset, 0).astype(np.uint16)
+            tifffile.imwrite(seg / f"man_seg{t:03d}.tif", shifted)
+    ctc.write_track_table(tra / "man_track.txt", tracks)
+    return root
+
+
+@pytest.fixture
+def two_cells(tmp_path: Path) -> Path:
+    """A CTC dataset folder with one sequence `01` holding two tracks."""
+    labels = two_cell_labels()
+    tracks = np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
+    return write_ctc(tmp_path / "data", "01", labels, tracks, seg_frames=(0, 2))

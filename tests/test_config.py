@@ -1,0 +1,77 @@
+import pytest
+import yaml
+from conftest import REPO
+from pydantic import ValidationError
+
+from cosinetrack import cli
+from cosinetrack.config import DatasetConfig, TrainConfig, WorkflowConfig, json_schema
+
+
+def test_committed_schema_is_generated_from_the_models() -> None:
+    committed = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert committed == json_schema(), (
+        "run `cosinetrack schema --out workflow/schemas/config.schema.yaml`"
+    )
+
+
+def test_default_config_validates() -> None:
+    cfg = cli.load_config(REPO / "config.yaml")
+    assert list(cfg.datasets) == ["sim"]
+    assert cfg.datasets["sim"].train == ["01"] and cfg.datasets["sim"].test == ["02"]
+
+
+def test_every_schema_key_is_documented() -> None:
+    def walk(node, path):
+        if isinstance(node, dict):
+            if "properties" in node:
+                for key, sub in node["properties"].items():
+                    assert "description" in sub, f"{path}.{key} has no description"
+                    if key != "datasets":
+                        assert (
+                            "default" in sub
+                            or "$ref" in sub
+                            or path.endswith("Config")
+                            or key in ("simulate", "path", "model")
+                        ), f"{path}.{key} has no default"
+            for key, sub in node.items():
+                walk(sub, f"{path}.{key}")
+
+    walk(json_schema(), "schema")
+
+
+def test_wrong_type_names_the_key() -> None:
+    with pytest.raises(ValidationError, match=r"train\.iterations"):
+        WorkflowConfig.model_validate(
+            {"datasets": {"d": {"simulate": {}}}, "train": {"iterations": "many"}}
+        )
+
+
+def test_unknown_key_names_the_key() -> None:
+    with pytest.raises(
+        ValidationError, match=r"train\.iteratons\n\s+Extra inputs are not permitted"
+    ):
+        WorkflowConfig.model_validate(
+            {"datasets": {"d": {"simulate": {}}}, "train": {"iteratons": 3}}
+        )
+
+
+def test_dataset_needs_exactly_one_source(tmp_path) -> None:
+    with pytest.raises(ValidationError, match="exactly one of `simulate` or `path`"):
+        DatasetConfig.model_validate({"simulate": {}, "path": str(tmp_path)})
+    with pytest.raises(ValidationError, match="exactly one of `simulate` or `path`"):
+        DatasetConfig.model_validate({})
+
+
+def test_test_sequence_must_be_simulated() -> None:
+    with pytest.raises(ValidationError, match=r"sequences \['03'\] are not simulated"):
+        DatasetConfig.model_validate({"simulate": {"sequences": 2}, "test": ["03"]})
+
+
+def test_bad_dataset_name_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"datasets\.bad/name"):
+        WorkflowConfig.model_validate({"datasets": {"bad/name": {"simulate": {}}}})
+
+
+def test_stage_configs_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        TrainConfig().iterations = 3  # type: ignore[misc]
