@@ -1,0 +1,40 @@
+"""One recurrent hourglass: a U-Net-like encoder/decoder whose skip connections are ConvGRUs."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cosinetrack.model.convgru import ConvGRU, conv3x3
+
+
+class Hourglass(nn.Module):
+    """Hourglass with `filters` channels on every level and one ConvGRU per level as its memory."""
+
+    def __init__(self, in_channels: int, levels: int, filters: int, out_channels: int) -> None:
+        """Build the contracting, skip (ConvGRU), expanding convolutions and the linear head."""
+        super().__init__()
+        self.down = nn.ModuleList(
+            conv3x3(in_channels if level == 0 else filters, filters) for level in range(levels)
+        )
+        self.skip = nn.ModuleList(ConvGRU(filters, filters) for _ in range(levels))
+        self.up = nn.ModuleList(conv3x3(filters, filters) for _ in range(levels))
+        self.head = conv3x3(filters, out_channels)
+
+    def forward(self, x: Tensor, hidden: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        """Map x (B, C, H, W) to (B, out, H, W) and the new per-level states; None means zeros.
+
+        H and W must be multiples of 2**(levels-1); level l's state is (B, filters, H/2**l, W/2**l).
+        """
+        skips = []
+        for level, (down, gru) in enumerate(zip(self.down, self.skip, strict=True)):
+            if level > 0:
+                x = F.max_pool2d(x, 2)
+            x = F.relu(down(x))
+            skips.append(gru(x, None if hidden is None else hidden[level]))
+        y = F.relu(self.up[-1](skips[-1]))
+        for level in reversed(range(len(skips) - 1)):
+            up = F.interpolate(y, scale_factor=2.0, mode="nearest")  # (B, F, H/2**l, W/2**l)
+            y = F.relu(self.up[level](up + skips[level]))
+        # The head is linear: the loss normalises, so the raw length carries no meaning.
+        return self.head(y), skips
