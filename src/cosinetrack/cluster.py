@@ -1,0 +1,217 @@
+"""Clustering of consecutive frame pairs: embeddings plus pixel coordinates, grouped by HDBSCAN.
+
+Each pair (t, t+1) is clustered jointly, so a cell's pixels in both frames fall into one cluster
+when the network kept its embedding over time; the shared frame then links pairs into tracks.
+Foreground is every pixel whose unit embedding is not aligned with the background direction,
+which training measured once as the mean embedding of background pixels (see `train`). Because the
+direction is fixed per model, pairs are independent and any chunking of a sequence into jobs gives
+the same labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import zarr
+from scipy import ndimage
+from tqdm import tqdm
+
+from cosinetrack.config import ClusterConfig
+from cosinetrack.provenance import provenance
+from cosinetrack.store import atomic_path, open_store
+
+logger = logging.getLogger(__name__)
+
+# 18-connectivity in the (2, H, W) volume: a cell that overlaps itself between t and t+1 stays one
+# component, as in the reference.
+PAIR_CONNECTIVITY = ndimage.generate_binary_structure(3, 2)
+
+
+def chunk_count(frames: int, chunk_pairs: int) -> int:
+    """Number of clustering jobs for a sequence of `frames` frames (frames - 1 pairs)."""
+    return max(1, math.ceil((frames - 1) / chunk_pairs))
+
+
+def chunk_pairs(frames: int, chunk_pairs_: int, chunk: int) -> range:
+    """The pair indices t (pairs (t, t+1)) that job `chunk` clusters."""
+    return range(chunk * chunk_pairs_, min((chunk + 1) * chunk_pairs_, frames - 1))
+
+
+def foreground(unit: np.ndarray, background: np.ndarray, threshold: float) -> np.ndarray:
+    """Pixels (..., H, W) whose unit embedding (..., D, H, W) has cosine <= threshold to bg."""
+    return np.einsum("...dhw,d->...hw", unit, background) <= threshold
+
+
+def pair_features(unit: np.ndarray, mask: np.ndarray, coordinate_factor: float) -> np.ndarray:
+    """Rows [embedding (D), y * c, x * c] for the foreground pixels of a pair (2, D, H, W)."""
+    t, y, x = np.nonzero(mask)  # each (N,)
+    embedding = unit.transpose(0, 2, 3, 1)[t, y, x]  # (N, D)
+    coords = np.stack([y, x], axis=1).astype(np.float32) * np.float32(coordinate_factor)  # (N, 2)
+    return np.concatenate([embedding, coords], axis=1)  # (N, D + 2)
+
+
+def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """Cluster rows with the configured HDBSCAN implementation; -1 marks noise."""
+    if len(features) < max(cfg.min_cluster_size, cfg.min_samples + 1):
+        return np.full(len(features), -1, dtype=np.int64)
+    extra = {}
+    if cfg.backend == "hdbscan":
+        from hdbscan import HDBSCAN
+    elif cfg.backend == "fast_hdbscan":
+        from fast_hdbscan import HDBSCAN
+    else:
+        from sklearn.cluster import HDBSCAN
+
+        extra = {"copy": True}
+    # A pair holding a single cell is one cluster, which HDBSCAN only allows when asked; the
+    # connected-component split afterwards separates cells that end up in one cluster anyway.
+    model = HDBSCAN(
+        min_cluster_size=cfg.min_cluster_size,
+        min_samples=cfg.min_samples,
+        cluster_selection_epsilon=cfg.selection_epsilon,
+        allow_single_cluster=True,
+        **extra,
+    )
+    return np.asarray(model.fit_predict(features.astype(np.float64)), dtype=np.int64)
+
+
+def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
+    """Split each cluster of a (2, H, W) volume into connected components; drop small ones.
+
+    Returns labels 1..N (uint16) numbered in order of the clusters and their components.
+    """
+    out = np.zeros(clusters.shape, dtype=np.uint16)
+    count = 0
+    for cluster, box in enumerate(ndimage.find_objects(clusters), start=1):
+        if box is None:
+            continue
+        components, n = ndimage.label(clusters[box] == cluster, structure=PAIR_CONNECTIVITY)
+        sizes = np.bincount(components.ravel(), minlength=n + 1)
+        for component in range(1, n + 1):
+            if sizes[component] >= max(min_size, 1):
+                count += 1
+                out[box][components == component] = count
+    return out
+
+
+def cluster_pair(
+    unit: np.ndarray, background: np.ndarray, cfg: ClusterConfig
+) -> tuple[np.ndarray, int]:
+    """Label the instances of a frame pair (2, D, H, W); return (2, H, W) labels, point count."""
+    mask = foreground(unit, background, cfg.background_threshold)  # (2, H, W)
+    features = pair_features(unit, mask, cfg.coordinate_factor)
+    labels = hdbscan_labels(features, cfg)
+    clusters = np.zeros(mask.shape, dtype=np.int64)
+    clusters[mask] = labels + 1  # noise (-1) becomes background (0)
+    return split_components(clusters, cfg.min_instance_size), len(features)
+
+
+def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
+    """Check an embeddings store against its own record; return the background direction."""
+    if "embedding" not in group:
+        raise ValueError(f"{path}: no `embedding` array; rerun the `infer` rule")
+    frames, dim, height, width = group["embedding"].shape
+    recorded = tuple(group.attrs.get(key) for key in ("frames", "height", "width"))
+    if recorded != (frames, height, width):
+        raise ValueError(
+            f"{path}: embedding shape {(frames, height, width)} != recorded {recorded}"
+        )
+    background = np.asarray(group.attrs.get("background_direction", []), dtype=np.float32)
+    if background.shape != (dim,):
+        raise ValueError(
+            f"{path}: background direction of length {background.size} for {dim}-D embeddings; "
+            f"the model does not match these embeddings, rerun `infer`"
+        )
+    if frames < 2:
+        raise ValueError(f"{path}: {frames} frame(s); tracking needs at least 2")
+    return background
+
+
+def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0) -> None:
+    """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`."""
+    group = open_store(embeddings, "embeddings")
+    background = check_embeddings(group, embeddings)
+    embedding = group["embedding"]
+    frames, _, height, width = embedding.shape
+    pairs = chunk_pairs(frames, cfg.chunk_pairs, chunk)
+    if not pairs:
+        raise ValueError(
+            f"chunk {chunk} is empty: {frames} frames make "
+            f"{chunk_count(frames, cfg.chunk_pairs)} chunks"
+        )
+    points, seconds = [], []
+    with atomic_path(out) as partial:
+        store = zarr.open_group(partial, mode="w")
+        labels = store.create_array(
+            "labels",
+            shape=(len(pairs), 2, height, width),
+            chunks=(1, 2, height, width),
+            dtype="uint16",
+        )
+        for i, t in enumerate(
+            tqdm(pairs, desc=f"cluster {Path(embeddings).stem}:{chunk}", mininterval=10)
+        ):
+            start = time.perf_counter()
+            unit = np.asarray(embedding[t : t + 2], dtype=np.float32)  # (2, D, H, W)
+            labels[i], n = cluster_pair(unit, background, cfg)
+            points.append(n)
+            seconds.append(round(time.perf_counter() - start, 4))
+        store.attrs.update(
+            {
+                "first_pair": pairs.start,
+                "pairs": len(pairs),
+                "frames": frames,
+                "points": points,
+                "seconds": seconds,
+                "cluster": cfg.model_dump(),
+                "provenance": provenance(),
+            }
+        )
+    logger.info(
+        "clustered pairs %d..%d: %.0f points and %.2f s per pair",
+        pairs.start,
+        pairs.stop - 1,
+        np.mean(points),
+        np.mean(seconds),
+    )
+
+
+def run_gather_pairs(chunks: list[Path], out: Path) -> None:
+    """Concatenate the chunk stores of a sequence, in order, into one pair-labels store."""
+    groups = [open_store(path, "pair chunk") for path in chunks]
+    groups.sort(key=lambda g: g.attrs["first_pair"])
+    frames = groups[0].attrs["frames"]
+    expected = 0
+    for group, path in zip(groups, chunks, strict=True):
+        if group.attrs["first_pair"] != expected:
+            raise ValueError(
+                f"{path}: chunk starts at pair {group.attrs['first_pair']}, expected {expected}"
+            )
+        expected += group.attrs["pairs"]
+    if expected != frames - 1:
+        raise ValueError(f"chunks cover {expected} pairs of a {frames}-frame sequence")
+    _, _, height, width = groups[0]["labels"].shape
+    with atomic_path(out) as partial:
+        store = zarr.open_group(partial, mode="w")
+        labels = store.create_array(
+            "labels",
+            shape=(frames - 1, 2, height, width),
+            chunks=(1, 2, height, width),
+            dtype="uint16",
+        )
+        for group in groups:
+            first = group.attrs["first_pair"]
+            for i in range(group.attrs["pairs"]):
+                labels[first + i] = group["labels"][i]
+        store.attrs.update(
+            {
+                "frames": frames,
+                "points": [p for g in groups for p in g.attrs["points"]],
+                "seconds": [s for g in groups for s in g.attrs["seconds"]],
+                "cluster": groups[0].attrs["cluster"],
+            }
+        )

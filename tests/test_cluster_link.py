@@ -1,0 +1,181 @@
+"""Clustering and linking on hand-made embeddings: known cells in, known tracks and lineage out."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from conftest import disk
+
+from cosinetrack import ctc
+from cosinetrack.cluster import chunk_count, run_cluster, run_gather_pairs
+from cosinetrack.config import ClusterConfig, LinkConfig
+from cosinetrack.link import drop_short_tracks, greedy_matches, run_link
+
+SHAPE = (48, 64)
+DIM = 6
+CLUSTER = ClusterConfig(min_cluster_size=15, min_samples=5, min_instance_size=10, chunk_pairs=2)
+LINK = LinkConfig(min_track_length=2, parent_dilation=2)
+
+# A cell in a frame: (centre y, centre x, radius, embedding axis); axis 0 is the background.
+Cell = tuple[float, float, float, int]
+
+
+def write_stores(tmp: Path, frames: list[list[Cell]]) -> tuple[Path, Path]:
+    """Write a preprocessed store and an embeddings store whose cells point along given axes."""
+    rng = np.random.default_rng(0)
+    embedding = np.zeros((len(frames), DIM, *SHAPE), np.float32)
+    embedding[:, 0] = 1.0
+    for t, cells in enumerate(frames):
+        for y, x, r, axis in cells:
+            inside = disk(SHAPE, (y, x), r)
+            embedding[t, :, inside] = 0.0
+            embedding[t, axis, inside] = 1.0
+    embedding += rng.normal(0, 0.02, embedding.shape).astype(np.float32)
+    embedding /= np.linalg.norm(embedding, axis=1, keepdims=True)
+    prep = zarr.open_group(tmp / "prep.zarr", mode="w")
+    prep.create_array("image", data=np.zeros((len(frames), *SHAPE), np.float32))
+    store = zarr.open_group(tmp / "embeddings.zarr", mode="w")
+    store.create_array("embedding", data=embedding.astype(np.float16), chunks=(1, DIM, *SHAPE))
+    store.attrs.update(
+        frames=len(frames),
+        height=SHAPE[0],
+        width=SHAPE[1],
+        background_direction=[1.0] + [0.0] * (DIM - 1),
+    )
+    return tmp / "prep.zarr", tmp / "embeddings.zarr"
+
+
+def segment_and_track(tmp: Path, frames: list[list[Cell]], cfg: ClusterConfig = CLUSTER) -> Path:
+    """Run cluster (in chunks), gather and link; return the result folder."""
+    prep, embeddings = write_stores(tmp, frames)
+    chunks = []
+    for chunk in range(chunk_count(len(frames), cfg.chunk_pairs)):
+        chunks.append(tmp / f"chunk{chunk}.zarr")
+        run_cluster(embeddings, chunks[-1], cfg, chunk)
+    run_gather_pairs(chunks, tmp / "pairs.zarr")
+    run_link(tmp / "pairs.zarr", prep, tmp / "01_RES", LINK)
+    return tmp / "01_RES"
+
+
+def table(res: Path) -> list[list[int]]:
+    return ctc.read_track_table(res / "res_track.txt").tolist()
+
+
+def masks(res: Path) -> np.ndarray:
+    return np.stack([tifffile.imread(p) for p in ctc.result_masks(res)])
+
+
+def test_touching_cells_with_orthogonal_embeddings_are_two_instances(tmp_path: Path) -> None:
+    cells = [[(24, 24, 8, 1), (24, 40, 8, 2)]] * 3  # centres 16 px apart, radius 8: touching
+    res = segment_and_track(tmp_path, cells)
+    assert table(res) == [[1, 0, 2, 0], [2, 0, 2, 0]]
+    labels = masks(res)
+    assert labels[0, 24, 24] != labels[0, 24, 40] and labels[0, 24, 24] > 0
+    assert len(np.unique(labels[1])) == 3
+
+
+def test_far_apart_cells_with_the_same_embedding_are_two_instances(tmp_path: Path) -> None:
+    cells = [[(12, 12, 6, 1), (36, 52, 6, 1)]] * 3
+    res = segment_and_track(tmp_path, cells)
+    assert table(res) == [[1, 0, 2, 0], [2, 0, 2, 0]]
+    labels = masks(res)
+    assert labels[2, 12, 12] != labels[2, 36, 52]
+
+
+def test_division_gives_two_daughters_and_a_mother_that_ends_before_them(tmp_path: Path) -> None:
+    mother = [(24, 32, 8, 1)]
+    daughters = [(24, 25, 6, 1), (24, 39, 6, 2)]
+    res = segment_and_track(tmp_path, [mother] * 3 + [daughters] * 3)
+    rows = table(res)
+    assert [1, 0, 2, 0] in rows
+    assert sorted(r for r in rows if r[0] != 1) == [[2, 3, 5, 1], [3, 3, 5, 1]]
+    labels = masks(res)
+    assert {labels[4, 24, 25], labels[4, 24, 39]} == {2, 3}
+
+
+def test_appearing_and_disappearing_cells_start_and_end_tracks(tmp_path: Path) -> None:
+    a, b = (12, 12, 6, 1), (36, 50, 6, 2)
+    frames = [[a], [a], [a, b], [a, b], [a, b], [a]]
+    res = segment_and_track(tmp_path, frames)
+    assert table(res) == [[1, 0, 5, 0], [2, 2, 4, 0]]
+
+
+def test_cell_moving_by_a_few_pixels_keeps_its_track(tmp_path: Path) -> None:
+    frames = [[(24, 10 + 3 * t, 7, 3)] for t in range(6)]
+    res = segment_and_track(tmp_path, frames)
+    assert table(res) == [[1, 0, 5, 0]]
+
+
+def test_all_background_gives_an_empty_valid_result(tmp_path: Path) -> None:
+    res = segment_and_track(tmp_path, [[]] * 4)
+    assert table(res) == []
+    assert masks(res).shape == (4, *SHAPE) and not masks(res).any()
+    ctc.check_result(res, frames=4)
+
+
+def test_result_does_not_depend_on_chunk_size(tmp_path: Path) -> None:
+    a, b = (12, 12, 6, 1), (36, 50, 6, 2)
+    frames = [[a], [a, b], [a, b], [a, b], [b], [b], [a, b]]
+    results = []
+    for size in (1, 3, 10):
+        folder = tmp_path / str(size)
+        folder.mkdir()
+        cfg = CLUSTER.model_copy(update={"chunk_pairs": size})
+        results.append(masks(segment_and_track(folder, frames, cfg)))
+        pairs = zarr.open_group(folder / "pairs.zarr", mode="r")["labels"][:]
+        if size == 1:
+            reference_pairs = pairs
+        assert np.array_equal(pairs, reference_pairs)
+    assert all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_embeddings_of_another_dimension_are_refused(tmp_path: Path) -> None:
+    _, embeddings = write_stores(tmp_path, [[]] * 3)
+    zarr.open_group(embeddings, mode="a").attrs["background_direction"] = [1.0, 0.0]
+    with pytest.raises(ValueError, match="background direction of length 2 for 6-D embeddings"):
+        run_cluster(embeddings, tmp_path / "chunk0.zarr", CLUSTER, 0)
+    assert not (tmp_path / "chunk0.zarr").exists()
+
+
+def test_pairs_of_another_sequence_are_refused(tmp_path: Path) -> None:
+    segment_and_track(tmp_path, [[(12, 12, 6, 1)]] * 3)
+    other = zarr.open_group(tmp_path / "other.zarr", mode="w")
+    other.create_array("image", data=np.zeros((5, *SHAPE), np.float32))
+    with pytest.raises(ValueError, match="do not match the 5 frames"):
+        run_link(tmp_path / "pairs.zarr", tmp_path / "other.zarr", tmp_path / "02_RES", LINK)
+
+
+def shifted_squares(shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three 10x10 squares, and the same squares shifted right by `shift` pixels."""
+    a = np.zeros((20, 80), np.int64)
+    b = np.zeros((20, 80), np.int64)
+    for k, x in enumerate((5, 30, 55), start=1):
+        a[5:15, x : x + 10] = k
+        b[5:15, x + shift : x + shift + 10] = 10 + k
+    return a, b
+
+
+@pytest.mark.parametrize(("shift", "matched"), [(0, 3), (3, 3), (6, 0), (12, 0)])
+def test_greedy_matches_under_known_shifts(shift: int, matched: int) -> None:
+    # IoU of a 10-wide square with itself shifted by s is (10 - s) / (10 + s): 1, 0.54, 0.25, 0.
+    a, b = shifted_squares(shift)
+    matches = greedy_matches(a, b, threshold=0.26)
+    assert len(matches) == matched
+    assert all(ref == lab - 10 for lab, ref in matches.items())
+
+
+def test_greedy_matching_prefers_the_largest_overlap() -> None:
+    reference = np.zeros((10, 30), np.int64)
+    reference[:, 0:10], reference[:, 10:20] = 1, 2
+    labels = np.zeros((10, 30), np.int64)
+    labels[:, 2:12] = 5  # IoU 8/12 with 1, 2/18 with 2
+    labels[:, 12:22] = 6  # IoU 8/12 with 2
+    assert greedy_matches(reference, labels, 0.25) == {5: 1, 6: 2}
+
+
+def test_short_parentless_tracks_are_dropped_unless_they_have_daughters() -> None:
+    tracks = np.array([[1, 0, 0, 0], [2, 0, 5, 0], [3, 1, 1, 0], [4, 2, 2, 3], [5, 4, 4, 2]])
+    kept = drop_short_tracks(tracks, min_length=2)
+    assert kept[:, 0].tolist() == [2, 3, 4, 5]
