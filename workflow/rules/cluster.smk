@@ -1,0 +1,33 @@
+rule cluster:
+    input:
+        "results/{dataset}/embeddings/{seq}.zarr",
+    output:
+        temp(directory("results/{dataset}/pairs/{seq}/chunk{chunk}.zarr")),
+    log:
+        "results/{dataset}/logs/cluster/{seq}/chunk{chunk}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/cluster/{seq}/chunk{chunk}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cluster=CFG.cluster.model_dump(),
+    script:
+        "../scripts/cluster.py"
+
+
+rule gather_pairs:
+    input:
+        pair_chunks,
+    output:
+        directory("results/{dataset}/pairs/{seq}.zarr"),
+    log:
+        "results/{dataset}/logs/gather_pairs/{seq}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/gather_pairs/{seq}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/gather_pairs.py"

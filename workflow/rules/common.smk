@@ -1,0 +1,68 @@
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from cosinetrack import workflow as wf
+from cosinetrack.config import WorkflowConfig
+
+validate(config, schema="../schemas/config.schema.yaml")
+CFG = WorkflowConfig.model_validate(config)
+wf.check_sources(CFG)
+
+# Rule scripts import the package; this also finds it inside per-rule conda envs (--sdm conda).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+)
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    seq=r"[0-9]{2,3}",
+    chunk=r"[0-9]+",
+
+
+def all_targets():
+    """Every final output of the workflow."""
+    return wf.targets(CFG)
+
+
+def simulated_datasets():
+    """A regex matching only the datasets the workflow simulates."""
+    return "|".join(wf.simulated(CFG)) or "^$"
+
+
+def simulate_params(wildcards):
+    """Simulation settings of a dataset."""
+    return CFG.datasets[wildcards.dataset].simulate.model_dump()
+
+
+def dataset_root(wildcards):
+    """The CTC folder of a dataset (simulated or the user's)."""
+    return str(wf.dataset_root(wildcards.dataset, CFG.datasets[wildcards.dataset]))
+
+
+def train_stores(wildcards):
+    """Preprocessed stores of a dataset's training sequences."""
+    dataset = CFG.datasets[wildcards.dataset]
+    return [f"results/{wildcards.dataset}/prep/{seq}.zarr" for seq in dataset.train]
+
+
+def model_file(wildcards):
+    """The model a dataset is segmented with: trained by the workflow or given in the config."""
+    return wf.model_file(wildcards.dataset, CFG.datasets[wildcards.dataset])
+
+
+def gpus(device):
+    """GPUs a job asks a cluster executor for: one when configured to run on CUDA."""
+    return 1 if device == "cuda" else 0
+
+
+def pair_chunks(wildcards):
+    """The clustering chunks of a sequence, one job each."""
+    dataset = CFG.datasets[wildcards.dataset]
+    frames = wf.frame_count(wildcards.dataset, dataset, wildcards.seq)
+    return [
+        f"results/{wildcards.dataset}/pairs/{wildcards.seq}/chunk{chunk}.zarr"
+        for chunk in range(wf.chunk_count(frames, CFG.cluster.chunk_pairs))
+    ]

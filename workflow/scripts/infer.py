@@ -1,0 +1,16 @@
+"""Rule adapter: embed every frame of a sequence with the trained network."""
+
+from pathlib import Path
+
+from cosinetrack.config import InferConfig
+from cosinetrack.infer import run_infer
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_infer(
+        Path(snakemake.input.prep),
+        Path(snakemake.input.model).parent,
+        Path(snakemake.output[0]),
+        InferConfig(**snakemake.params.infer),
+        threads=snakemake.threads,
+    )

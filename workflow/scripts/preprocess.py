@@ -1,0 +1,15 @@
+"""Rule adapter: normalise a CTC sequence and merge its ground truth into a Zarr store."""
+
+from pathlib import Path
+
+from cosinetrack.config import PreprocessConfig
+from cosinetrack.logs import log_to
+from cosinetrack.preprocess import run_preprocess
+
+with log_to(snakemake.log[0]):
+    run_preprocess(
+        Path(snakemake.input.root),
+        snakemake.wildcards.seq,
+        Path(snakemake.output[0]),
+        PreprocessConfig(**snakemake.params.preprocess),
+    )
