@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cosinetrack import ctc
+from cosinetrack.cluster import chunk_count
 from cosinetrack.config import DatasetConfig, WorkflowConfig
 
 SIMULATED_ROOT = Path("resources/datasets")
@@ -82,10 +83,40 @@ def model_file(name: str, dataset: DatasetConfig) -> str:
     return f"{folder}/model.pt"
 
 
-def targets(cfg: WorkflowConfig) -> list[str]:
-    """Every final output: the CTC result of each test sequence."""
+def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: int) -> list[str]:
+    """The clustering chunk stores of a sequence, one Snakemake job each."""
+    frames = frame_count(name, dataset, sequence)
     return [
-        f"results/{name}/{sequence}_RES"
+        f"results/{name}/pairs/{sequence}/chunk{chunk}.zarr"
+        for chunk in range(chunk_count(frames, chunk_pairs))
+    ]
+
+
+METHODS = ("cosine",)
+
+
+def result_folder(name: str, method: str, sequence: str) -> str:
+    """The CTC result folder of a method on a sequence."""
+    prefix = f"results/{name}" if method == "cosine" else f"results/{name}/{method}"
+    return f"{prefix}/{sequence}_RES"
+
+
+def metric_tables(cfg: WorkflowConfig) -> list[str]:
+    """Metric tables of every method on every test sequence that has ground truth."""
+    return [
+        f"results/{name}/metrics/{method}_{sequence}.csv"
+        for name, dataset in cfg.datasets.items()
+        for sequence in dataset.test
+        if has_ground_truth(name, dataset, sequence)
+        for method in METHODS
+    ]
+
+
+def targets(cfg: WorkflowConfig) -> list[str]:
+    """Every final output: results of all test sequences, and the metrics where GT exists."""
+    results = [
+        result_folder(name, "cosine", sequence)
         for name, dataset in cfg.datasets.items()
         for sequence in dataset.test
     ]
+    return results + (["results/metrics.csv"] if metric_tables(cfg) else [])

@@ -20,6 +20,7 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     seq=r"[0-9]{2,3}",
     chunk=r"[0-9]+",
+    method=r"cosine|baseline",
 
 
 def all_targets():
@@ -61,8 +62,19 @@ def gpus(device):
 def pair_chunks(wildcards):
     """The clustering chunks of a sequence, one job each."""
     dataset = CFG.datasets[wildcards.dataset]
-    frames = wf.frame_count(wildcards.dataset, dataset, wildcards.seq)
-    return [
-        f"results/{wildcards.dataset}/pairs/{wildcards.seq}/chunk{chunk}.zarr"
-        for chunk in range(wf.chunk_count(frames, CFG.cluster.chunk_pairs))
-    ]
+    return wf.pair_chunks(wildcards.dataset, dataset, wildcards.seq, CFG.cluster.chunk_pairs)
+
+
+def result_folder(wildcards):
+    """The CTC result folder of a method on a sequence."""
+    return wf.result_folder(wildcards.dataset, wildcards.method, wildcards.seq)
+
+
+def metric_labels(wildcards):
+    """What a metric table's rows are about."""
+    return {"dataset": wildcards.dataset, "sequence": wildcards.seq, "method": wildcards.method}
+
+
+def metric_tables():
+    """Metric tables of every scored sequence and method."""
+    return wf.metric_tables(CFG)
