@@ -19,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/link.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -228,7 +228,9 @@ def read_ground_truth(gt_dir: Path, frames: int, check_masks: bool = True) -> Gr
     tra_dir = gt_dir / "TRA"
     tra = contiguous(numbered_files(tra_dir, TRA_PATTERN), tra_dir, "man_track000.tif")
     if len(tra) != frames:
-        raise CtcFormatError(f"{tra_dir}: {len(tra)} TRA masks for {frames} frames")
+        raise CtcFormatError(
+            f"{tra_dir}: {len(tra)} TRA masks, but the sequence (or its result) has {frames} frames"
+        )
     tracks = read_track_table(tra_dir / "man_track.txt")
     late = tracks[tracks[:, 2] >= frames]
     if len(late):

@@ -1,0 +1,14 @@
+"""Rule adapter: gather every metric table into results/metrics.csv with a provenance record."""
+
+from pathlib import Path
+
+from cosinetrack.evaluate import run_gather_metrics
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_gather_metrics(
+        [Path(p) for p in snakemake.input],
+        Path(snakemake.output.table),
+        Path(snakemake.output.provenance),
+        snakemake.params.config,
+    )
