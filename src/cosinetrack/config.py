@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 SequenceName = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,3}$")]
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
@@ -120,6 +127,14 @@ class InferConfig(StageConfig):
     """Overlap between neighbouring tiles in pixels; each output pixel comes from the tile whose
     centre is nearest, so the overlap/2 next to a tile edge is never used."""
 
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> Self:
+        if self.tile_overlap >= self.tile:
+            raise ValueError(
+                f"tile_overlap ({self.tile_overlap}) must be smaller than tile ({self.tile})"
+            )
+        return self
+
 
 class ClusterConfig(StageConfig):
     """Clustering of consecutive frame pairs into instances."""
@@ -159,18 +174,40 @@ class LinkConfig(StageConfig):
 
 
 class BaselineConfig(StageConfig):
-    """Classical baseline: threshold + distance-transform watershed, greedy IoU linking."""
+    """Classical baseline: threshold + distance-transform watershed, greedy IoU linking.
 
-    sigma: float = Field(1.0, ge=0.0)
-    """Gaussian smoothing before thresholding, in pixels."""
+    The defaults were tuned once on sequence 01 of the default simulated dataset
+    (`benchmarks/tune_baseline.py`); sequence 02 was never used to choose them.
+    """
+
+    sigma: float = Field(1.0, ge=0.0, le=10.0)
+    """Gaussian smoothing before thresholding, in pixels (0 disables it)."""
     threshold: Literal["otsu", "li", "triangle", "local"] = "otsu"
-    """Thresholding method from scikit-image."""
-    min_distance: int = Field(5, ge=1)
-    """Smallest distance between watershed seeds (peaks of the distance transform)."""
-    min_size: int = Field(20, ge=0)
-    """Objects smaller than this many pixels are removed."""
+    """Thresholding method from scikit-image; 'local' compares each pixel with its neighbourhood."""
+    block_size: int = Field(51, ge=3, le=4095)
+    """Side in pixels (odd) of the neighbourhood of the 'local' threshold; unused otherwise."""
+    offset: float = Field(0.0, ge=-1.0, le=1.0)
+    """Offset of the 'local' threshold above the neighbourhood mean, as a fraction of the frame's
+    intensity range (1st to 99th percentile); unused otherwise."""
+    min_size: int = Field(20, ge=0, le=100000)
+    """Foreground components and final objects smaller than this many pixels are removed."""
+    seeds: Literal["peaks", "h_maxima"] = "peaks"
+    """Watershed seeds: local maxima at least `min_distance` apart, or maxima at least `h` high."""
+    min_distance: int = Field(5, ge=1, le=1000)
+    """Smallest distance in pixels between two 'peaks' seeds (peaks of the distance transform)."""
+    h: float = Field(1.0, gt=0.0, le=100.0)
+    """Smallest height in pixels of an 'h_maxima' seed above the saddle to a higher neighbour."""
     iou_threshold: float = Field(0.25, gt=0.0, le=1.0)
-    """Smallest IoU between frames to continue a track."""
+    """Smallest IoU between consecutive frames to continue a track (the rest of the linking, the
+    division search and short-track removal, follows the `link` section)."""
+
+    @field_validator("block_size")
+    @classmethod
+    def _odd_block(cls, value: int) -> int:
+        """Refuse an even block size here, not deep inside a run, as threshold_local needs odd."""
+        if value % 2 == 0:
+            raise ValueError(f"block_size must be odd (for threshold_local), got {value}")
+        return value
 
 
 ALL_METRICS = (

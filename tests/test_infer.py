@@ -1,0 +1,122 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import zarr
+
+from cosinetrack.config import InferConfig, ModelConfig
+from cosinetrack.infer import Span, TiledStream, run_infer, tile_spans
+from cosinetrack.model import StackedHourglass
+from cosinetrack.trained import TrainedModel
+
+MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
+
+
+def save_model(folder: Path, network: StackedHourglass, cfg: ModelConfig = MODEL) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    direction = [1.0] + [0.0] * (cfg.embedding_dim - 1)
+    torch.save(
+        {
+            "model_config": cfg.model_dump(),
+            "state_dict": network.state_dict(),
+            "background_direction": direction,
+        },
+        folder / "model.pt",
+    )
+    return folder
+
+
+def network() -> StackedHourglass:
+    torch.manual_seed(0)
+    return StackedHourglass.from_config(MODEL).eval()
+
+
+def test_tile_spans_cover_the_axis_once() -> None:
+    assert tile_spans(50, 64, 16) == [Span(0, 50, 0, 50)]
+    spans = tile_spans(100, 40, 10)
+    assert [(s.start, s.stop) for s in spans] == [(0, 40), (30, 70), (60, 100)]
+    assert [(s.keep_start, s.keep_stop) for s in spans] == [(0, 35), (35, 65), (65, 100)]
+    for size, tile, overlap in [(257, 64, 16), (1000, 256, 128), (65, 64, 0)]:
+        spans = tile_spans(size, tile, overlap)
+        assert spans[0].keep_start == 0 and spans[-1].keep_stop == size
+        assert all(a.keep_stop == b.keep_start for a, b in zip(spans, spans[1:], strict=False))
+        assert all(s.stop - s.start == tile for s in spans)
+
+
+def stream(net: StackedHourglass, frames: np.ndarray, cfg: InferConfig) -> list[torch.Tensor]:
+    tiles = TiledStream(net, frames.shape[1:], cfg)
+    return [tiles(torch.from_numpy(f)) for f in frames]
+
+
+def test_tiles_agree_with_the_whole_frame() -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(3, 96, 80)).astype(np.float32)
+    net = network()
+    whole = stream(net, frames, InferConfig(tile=128, tile_overlap=16))
+    tiled = stream(net, frames, InferConfig(tile=48, tile_overlap=40))
+    assert len(TiledStream(net, (96, 80), InferConfig(tile=48, tile_overlap=40)).rows) == 7
+    # Frame 0 (zero memory): identical where the kept region lies beyond the receptive field.
+    assert torch.allclose(whole[0], tiled[0], atol=1e-5)
+    # Later frames: per-tile memory lets edge effects creep in, but no seams appear.
+    cosine = (whole[-1] * tiled[-1]).sum(0)
+    assert cosine.min() > 0.99
+
+
+def test_streaming_equals_the_clip_forward() -> None:
+    rng = np.random.default_rng(1)
+    frames = rng.normal(size=(4, 40, 36)).astype(np.float32)
+    net = network()
+    streamed = torch.stack(stream(net, frames, InferConfig()))  # (T, D, H, W)
+    with torch.no_grad():
+        clip = net(torch.from_numpy(frames)[None, :, None])[-1][0]  # (T, D, H, W)
+    assert torch.allclose(streamed, F.normalize(clip, dim=1), atol=1e-5)
+
+
+def test_run_infer_writes_unit_embeddings(tmp_path: Path) -> None:
+    prep = zarr.open_group(tmp_path / "01.zarr", mode="w")
+    prep.create_array("image", data=np.random.default_rng(2).normal(size=(3, 40, 36)).astype("f4"))
+    prep.attrs["sequence"] = "01"
+    save_model(tmp_path / "model", network())
+    run_infer(tmp_path / "01.zarr", tmp_path / "model", tmp_path / "e.zarr", InferConfig())
+    group = zarr.open_group(tmp_path / "e.zarr", mode="r")
+    embedding = group["embedding"]
+    assert embedding.shape == (3, 4, 40, 36) and embedding.dtype == np.float16
+    assert embedding.chunks == (1, 4, 40, 36)
+    norms = np.linalg.norm(embedding[:].astype(np.float32), axis=1)
+    assert np.allclose(norms, 1.0, atol=2e-3)
+    assert group.attrs["background_direction"] == [1.0, 0.0, 0.0, 0.0]
+    assert group.attrs["frames"] == 3 and group.attrs["sequence"] == "01"
+
+
+def test_missing_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="model.pt: trained model not found"):
+        TrainedModel.from_folder(tmp_path)
+
+
+def test_corrupt_model_is_named(tmp_path: Path) -> None:
+    (tmp_path / "model.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="model.pt: cannot be read as a model checkpoint"):
+        TrainedModel.from_folder(tmp_path)
+
+
+def test_model_for_another_embedding_dimension_is_refused(tmp_path: Path) -> None:
+    other = ModelConfig(levels=2, filters=4, embedding_dim=8)
+    save_model(tmp_path, StackedHourglass.from_config(other), cfg=MODEL)
+    with pytest.raises(ValueError, match="weights do not fit its model_config"):
+        TrainedModel.from_folder(tmp_path)
+
+
+def test_background_direction_of_wrong_length_is_refused(tmp_path: Path) -> None:
+    save_model(tmp_path, network())
+    record = torch.load(tmp_path / "model.pt", weights_only=False)
+    record["background_direction"] = [1.0, 0.0]
+    torch.save(record, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="background direction has 2 values for an embedding of 4"):
+        TrainedModel.from_folder(tmp_path)
+
+
+def test_tile_overlap_must_be_smaller_than_the_tile() -> None:
+    with pytest.raises(ValueError, match="tile_overlap"):
+        InferConfig(tile=64, tile_overlap=64)

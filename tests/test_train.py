@@ -1,0 +1,137 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import zarr
+
+from cosinetrack.clips import open_training_sequence, renumber, sample_clip
+from cosinetrack.config import ModelConfig, PreprocessConfig, TrainConfig
+from cosinetrack.preprocess import run_preprocess
+from cosinetrack.train import Trainer, choose_device, run_train, usable_threads
+from cosinetrack.trained import TrainedModel
+
+MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
+TRAIN = TrainConfig(iterations=4, crop=32, clip_frames=3, log_every=2, checkpoint_every=2)
+
+
+@pytest.fixture
+def prep(two_cells: Path, tmp_path: Path) -> Path:
+    """A preprocessed training sequence with ground truth."""
+    out = tmp_path / "prep" / "01.zarr"
+    run_preprocess(two_cells, "01", out, PreprocessConfig())
+    return out
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return TrainedModel.from_folder(folder).network.state_dict()
+
+
+def test_training_writes_the_model_folder(prep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    run_train([prep], out, MODEL, TRAIN)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.yaml",
+        "loss.png",
+        "model.pt",
+        "train_log.csv",
+    ]
+    log = pd.read_csv(out / "train_log.csv")
+    assert log["iteration"].tolist() == [2, 4]
+    assert set(log.columns) >= {"total", "instance_pull", "instance_push", "learning_rate"}
+    assert np.isfinite(log["total"]).all()
+    model = TrainedModel.from_folder(out)
+    assert model.record["model_config"] == MODEL.model_dump()
+    assert np.linalg.norm(model.background_direction) == pytest.approx(1.0)
+
+
+def test_training_is_deterministic_on_cpu(prep: Path, tmp_path: Path) -> None:
+    run_train([prep], tmp_path / "a", MODEL, TRAIN)
+    run_train([prep], tmp_path / "b", MODEL, TRAIN)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log_a = pd.read_csv(tmp_path / "a" / "train_log.csv")
+    log_b = pd.read_csv(tmp_path / "b" / "train_log.csv")
+    assert log_a["total"].tolist() == log_b["total"].tolist()
+
+
+def test_interrupted_training_resumes_to_the_same_model(
+    prep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_train([prep], tmp_path / "straight", MODEL, TRAIN)
+    step = Trainer.step
+
+    def interrupt_after_three(self: Trainer):
+        if self.iteration == 3:
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(Trainer, "step", interrupt_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_train([prep], tmp_path / "resumed", MODEL, TRAIN)
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    monkeypatch.setattr(Trainer, "step", step)
+    run_train([prep], tmp_path / "resumed", MODEL, TRAIN)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+
+
+def test_crop_larger_than_frames_names_the_key(prep: Path, tmp_path: Path) -> None:
+    cfg = TRAIN.model_copy(update={"crop": 64})
+    with pytest.raises(ValueError, match=r"train.crop = 64 is larger than the 48x64 frames"):
+        run_train([prep], tmp_path / "model", MODEL, cfg)
+
+
+def test_clip_longer_than_sequence_names_the_key(prep: Path, tmp_path: Path) -> None:
+    cfg = TRAIN.model_copy(update={"clip_frames": 5})
+    with pytest.raises(ValueError, match=r"train.clip_frames = 5 exceeds the 4 frames"):
+        run_train([prep], tmp_path / "model", MODEL, cfg)
+
+
+def test_sequence_without_ground_truth_is_refused(two_cells: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(two_cells / "01_GT")
+    out = tmp_path / "01.zarr"
+    run_preprocess(two_cells, "01", out, PreprocessConfig())
+    with pytest.raises(ValueError, match="sequence 01 has no ground truth"):
+        run_train([out], tmp_path / "model", MODEL, TRAIN)
+
+
+def test_nan_loss_names_the_iteration_and_terms(prep: Path, tmp_path: Path) -> None:
+    image = zarr.open_group(prep, mode="a")["image"]
+    image[:] = np.nan
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite loss at iteration 1: \{'instance_pull'"
+    ):
+        run_train([prep], tmp_path / "model", MODEL, TRAIN)
+    assert not (tmp_path / "model" / "model.pt").exists()
+
+
+def test_clips_are_cropped_and_renumbered(prep: Path) -> None:
+    seq = open_training_sequence(prep)
+    clip = sample_clip([seq], TRAIN, np.random.default_rng(1))
+    assert clip.image.shape == clip.instances.shape == (3, 32, 32)
+    count = int(clip.instances.max())
+    assert set(np.unique(clip.instances)) == set(range(count + 1))
+    assert clip.neighbours.shape == (count + 1, count + 1)
+
+
+def test_renumber_keeps_at_most_max_instances() -> None:
+    labels = np.arange(10, dtype=np.uint16).reshape(1, 2, 5) * 7
+    instances, valid = renumber(labels, 3, np.random.default_rng(0))
+    assert sorted(np.unique(instances)) == [0, 1, 2, 3]
+    assert valid.sum() == 4  # background + the three kept instances
+    assert (instances[~valid] == 0).all()
+
+
+def test_device_and_threads() -> None:
+    assert choose_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert choose_device("auto").type == "cpu"
+        with pytest.raises(ValueError, match="no CUDA device"):
+            choose_device("cuda")
+    assert 1 <= usable_threads(512) <= 512 and usable_threads(1) == 1
