@@ -41,9 +41,9 @@ class SimConfig(StageConfig):
     """Number of frames per sequence."""
     sequences: int = Field(2, ge=1, le=9)
     """Number of sequences (01, 02, ...), each simulated with its own seed."""
-    density: float = Field(0.30, gt=0.0, le=0.8)
+    density: float = Field(0.25, gt=0.0, le=0.8)
     """Fraction of the field of view covered by nuclei at the start; kept roughly by entries."""
-    radius: float = Field(9.0, ge=3.0, le=60.0)
+    radius: float = Field(12.0, ge=3.0, le=60.0)
     """Mean nucleus radius in pixels."""
     division_rate: float = Field(0.012, ge=0.0, le=0.2)
     """Probability per nucleus and frame that a grown nucleus divides."""
@@ -141,6 +141,9 @@ class ClusterConfig(StageConfig):
 
     backend: Literal["hdbscan", "fast_hdbscan", "sklearn"] = "hdbscan"
     """HDBSCAN implementation."""
+    scope: Literal["pair", "component"] = "component"
+    """Run HDBSCAN on all foreground pixels of a pair at once, or on each connected foreground
+    region of the pair on its own (faster; instances never span regions anyway)."""
     min_cluster_size: int = Field(40, ge=2)
     """HDBSCAN min_cluster_size in pixels of the two-frame volume."""
     min_samples: int = Field(20, ge=1)
@@ -156,6 +159,15 @@ class ClusterConfig(StageConfig):
     """Connected components smaller than this (pixels, per frame pair) are dropped."""
     chunk_pairs: int = Field(20, ge=1)
     """Frame pairs per clustering job; chunks run as separate Snakemake jobs."""
+
+    @model_validator(mode="after")
+    def _sklearn_without_epsilon(self) -> Self:
+        if self.backend == "sklearn" and self.selection_epsilon > 0:
+            raise ValueError(
+                "scikit-learn's HDBSCAN fails with cluster_selection_epsilon > 0 under numpy 2 "
+                "(scikit-learn 1.9.1); set selection_epsilon: 0 or use backend hdbscan"
+            )
+        return self
 
 
 class LinkConfig(StageConfig):
@@ -176,24 +188,25 @@ class LinkConfig(StageConfig):
 class BaselineConfig(StageConfig):
     """Classical baseline: threshold + distance-transform watershed, greedy IoU linking.
 
-    The defaults were tuned once on sequence 01 of the default simulated dataset
-    (`benchmarks/tune_baseline.py`); sequence 02 was never used to choose them.
+    The defaults were tuned once, by `benchmarks/tune_baseline.py`, on sequence 01 of the default
+    simulated dataset (SimConfig(): 256x256, 40 frames, radius 12, density 0.25); sequence 02 was
+    never used to choose them. Retune when the simulation defaults change.
     """
 
-    sigma: float = Field(1.0, ge=0.0, le=10.0)
+    sigma: float = Field(0.5, ge=0.0, le=10.0)
     """Gaussian smoothing before thresholding, in pixels (0 disables it)."""
-    threshold: Literal["otsu", "li", "triangle", "local"] = "otsu"
+    threshold: Literal["otsu", "li", "triangle", "local"] = "local"
     """Thresholding method from scikit-image; 'local' compares each pixel with its neighbourhood."""
-    block_size: int = Field(51, ge=3, le=4095)
+    block_size: int = Field(121, ge=3, le=4095)
     """Side in pixels (odd) of the neighbourhood of the 'local' threshold; unused otherwise."""
-    offset: float = Field(0.0, ge=-1.0, le=1.0)
+    offset: float = Field(0.025, ge=-1.0, le=1.0)
     """Offset of the 'local' threshold above the neighbourhood mean, as a fraction of the frame's
     intensity range (1st to 99th percentile); unused otherwise."""
-    min_size: int = Field(20, ge=0, le=100000)
-    """Foreground components and final objects smaller than this many pixels are removed."""
+    min_size: int = Field(8, ge=0, le=100000)
+    """Foreground components smaller than this many pixels are removed before the watershed."""
     seeds: Literal["peaks", "h_maxima"] = "peaks"
     """Watershed seeds: local maxima at least `min_distance` apart, or maxima at least `h` high."""
-    min_distance: int = Field(5, ge=1, le=1000)
+    min_distance: int = Field(6, ge=1, le=1000)
     """Smallest distance in pixels between two 'peaks' seeds (peaks of the distance transform)."""
     h: float = Field(1.0, gt=0.0, le=100.0)
     """Smallest height in pixels of an 'h_maxima' seed above the saddle to a higher neighbour."""
