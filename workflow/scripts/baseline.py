@@ -1,0 +1,15 @@
+"""Rule adapter: the classical baseline (threshold + watershed + IoU linking) on one sequence."""
+
+from pathlib import Path
+
+from cosinetrack.baseline import run_baseline
+from cosinetrack.config import BaselineConfig, LinkConfig
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_baseline(
+        Path(snakemake.input.root) / snakemake.wildcards.seq,
+        Path(snakemake.output[0]),
+        BaselineConfig(**snakemake.params.baseline),
+        LinkConfig(**snakemake.params.link),
+    )
