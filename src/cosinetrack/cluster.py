@@ -98,16 +98,41 @@ def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
+def cluster_points(unit: np.ndarray, mask: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """HDBSCAN cluster ids (1.., 0 = noise) of the masked pixels of a pair, as a (2, H, W) image."""
+    clusters = np.zeros(mask.shape, dtype=np.int64)
+    clusters[mask] = hdbscan_labels(pair_features(unit, mask, cfg.coordinate_factor), cfg) + 1
+    return clusters
+
+
+def cluster_components(unit: np.ndarray, mask: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """Cluster each connected foreground region of the pair on its own, with disjoint cluster ids.
+
+    Clusters are split into connected components afterwards anyway, so points of different
+    regions never share an instance; clustering regions apart gives HDBSCAN many small problems
+    instead of one large one (its cost grows faster than linearly with the points).
+    """
+    regions, _ = ndimage.label(mask, structure=PAIR_CONNECTIVITY)
+    clusters = np.zeros(mask.shape, dtype=np.int64)
+    offset = 0
+    for region, box in enumerate(ndimage.find_objects(regions), start=1):
+        inside = regions[box] == region
+        ids = cluster_points(unit[box[0], :, box[1], box[2]], inside, cfg)  # (t, D, h, w) crop
+        clusters[box][inside] = np.where(ids[inside] > 0, ids[inside] + offset, 0)
+        offset += int(ids.max(initial=0))
+    return clusters
+
+
 def cluster_pair(
     unit: np.ndarray, background: np.ndarray, cfg: ClusterConfig
 ) -> tuple[np.ndarray, int]:
     """Label the instances of a frame pair (2, D, H, W); return (2, H, W) labels, point count."""
     mask = foreground(unit, background, cfg.background_threshold)  # (2, H, W)
-    features = pair_features(unit, mask, cfg.coordinate_factor)
-    labels = hdbscan_labels(features, cfg)
-    clusters = np.zeros(mask.shape, dtype=np.int64)
-    clusters[mask] = labels + 1  # noise (-1) becomes background (0)
-    return split_components(clusters, cfg.min_instance_size), len(features)
+    if cfg.scope == "component":
+        clusters = cluster_components(unit, mask, cfg)
+    else:
+        clusters = cluster_points(unit, mask, cfg)
+    return split_components(clusters, cfg.min_instance_size), int(mask.sum())
 
 
 def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
