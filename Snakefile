@@ -19,7 +19,9 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/link.smk"
+include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def test_tile_spans_cover_the_axis_once() -> None:
     for size, tile, overlap in [(257, 64, 16), (1000, 256, 128), (65, 64, 0)]:
         spans = tile_spans(size, tile, overlap)
         assert spans[0].keep_start == 0 and spans[-1].keep_stop == size
-        assert all(a.keep_stop == b.keep_start for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a.keep_stop == b.keep_start for a, b in itertools.pairwise(spans))
         assert all(s.stop - s.start == tile for s in spans)
 
 
@@ -91,13 +92,13 @@ def test_run_infer_writes_unit_embeddings(tmp_path: Path) -> None:
 
 
 def test_missing_model_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="model.pt: trained model not found"):
+    with pytest.raises(FileNotFoundError, match=r"model\.pt: trained model not found"):
         TrainedModel.from_folder(tmp_path)
 
 
 def test_corrupt_model_is_named(tmp_path: Path) -> None:
     (tmp_path / "model.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="model.pt: cannot be read as a model checkpoint"):
+    with pytest.raises(ValueError, match=r"model\.pt: cannot be read as a model checkpoint"):
         TrainedModel.from_folder(tmp_path)
 
 

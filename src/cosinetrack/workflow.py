@@ -92,7 +92,7 @@ def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: i
     ]
 
 
-METHODS = ("cosine",)
+METHODS = ("cosine", "baseline")
 
 
 def result_folder(name: str, method: str, sequence: str) -> str:
@@ -112,11 +112,38 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
     ]
 
 
+def benchmark_files(cfg: WorkflowConfig) -> list[str]:
+    """The Snakemake benchmark file of every job that makes the results and figures."""
+    files = ["results/benchmarks/metrics.tsv"] if metric_tables(cfg) else []
+    for name, dataset in cfg.datasets.items():
+        bench = f"results/{name}/benchmarks"
+        files += [f"{bench}/simulate.tsv"] if dataset.simulate is not None else []
+        files += [f"{bench}/train.tsv"] if dataset.model is None else []
+        files += [f"{bench}/preprocess/{seq}.tsv" for seq in sequences(dataset)]
+        for seq in dataset.test:
+            chunks = pair_chunks(name, dataset, seq, cfg.cluster.chunk_pairs)
+            files += [f"{bench}/infer/{seq}.tsv", f"{bench}/gather_pairs/{seq}.tsv"]
+            files += [f"{bench}/cluster/{seq}/{Path(c).stem}.tsv" for c in chunks]
+            files += [f"{bench}/link/{seq}.tsv", f"{bench}/baseline/{seq}.tsv"]
+            files += [f"{bench}/figures/{m}_{seq}.tsv" for m in METHODS]
+            if has_ground_truth(name, dataset, seq):
+                files += [f"{bench}/evaluate/{m}_{seq}.tsv" for m in METHODS]
+    return files
+
+
 def targets(cfg: WorkflowConfig) -> list[str]:
-    """Every final output: results of all test sequences, and the metrics where GT exists."""
-    results = [
-        result_folder(name, "cosine", sequence)
+    """Every final output: results and figures of all test sequences, metrics where GT exists."""
+    files = [
+        path
         for name, dataset in cfg.datasets.items()
         for sequence in dataset.test
+        for method in METHODS
+        for path in (
+            result_folder(name, method, sequence),
+            f"results/{name}/figures/{method}_{sequence}_overlay.gif",
+            f"results/{name}/figures/{method}_{sequence}_lineage.png",
+        )
     ]
-    return results + (["results/metrics.csv"] if metric_tables(cfg) else [])
+    if metric_tables(cfg):
+        files += ["results/metrics.csv", "results/metrics_table.csv"]
+    return [*files, "results/runtimes.png"]

@@ -10,10 +10,15 @@ validate(config, schema="../schemas/config.schema.yaml")
 CFG = WorkflowConfig.model_validate(config)
 wf.check_sources(CFG)
 
-# Rule scripts import the package; this also finds it inside per-rule conda envs (--sdm conda).
+# Rule scripts import the package from src/, also inside the per-rule conda envs (--sdm conda),
+# which hold its dependencies but not the package itself; envvars passes it on to cluster jobs.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
 )
+
+
+envvars:
+    "PYTHONPATH",
 
 
 wildcard_constraints:
@@ -62,7 +67,9 @@ def gpus(device):
 def pair_chunks(wildcards):
     """The clustering chunks of a sequence, one job each."""
     dataset = CFG.datasets[wildcards.dataset]
-    return wf.pair_chunks(wildcards.dataset, dataset, wildcards.seq, CFG.cluster.chunk_pairs)
+    return wf.pair_chunks(
+        wildcards.dataset, dataset, wildcards.seq, CFG.cluster.chunk_pairs
+    )
 
 
 def result_folder(wildcards):
@@ -72,9 +79,18 @@ def result_folder(wildcards):
 
 def metric_labels(wildcards):
     """What a metric table's rows are about."""
-    return {"dataset": wildcards.dataset, "sequence": wildcards.seq, "method": wildcards.method}
+    return {
+        "dataset": wildcards.dataset,
+        "sequence": wildcards.seq,
+        "method": wildcards.method,
+    }
 
 
 def metric_tables():
     """Metric tables of every scored sequence and method."""
     return wf.metric_tables(CFG)
+
+
+def benchmark_files():
+    """Benchmark files of every job that makes the results."""
+    return wf.benchmark_files(CFG)

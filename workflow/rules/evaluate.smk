@@ -4,15 +4,15 @@ rule evaluate:
         root=dataset_root,
     output:
         "results/{dataset}/metrics/{method}_{seq}.csv",
-    params:
-        labels=metric_labels,
-        evaluate=CFG.evaluate.model_dump(),
     log:
         "results/{dataset}/logs/evaluate/{method}_{seq}.log",
     benchmark:
         "results/{dataset}/benchmarks/evaluate/{method}_{seq}.tsv"
     conda:
         "../../envs/cpu.yaml"
+    params:
+        labels=metric_labels,
+        evaluate=CFG.evaluate.model_dump(),
     script:
         "../scripts/evaluate.py"
 
@@ -28,13 +28,13 @@ rule metrics:
             labels={"table": "all metrics (tidy)"},
         ),
         provenance="results/provenance.json",
-    params:
-        config=config,
     log:
         "results/logs/metrics.log",
     benchmark:
         "results/benchmarks/metrics.tsv"
     conda:
         "../../envs/cpu.yaml"
+    params:
+        config=config,
     script:
         "../scripts/metrics.py"

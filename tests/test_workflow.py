@@ -1,0 +1,188 @@
+"""The real Snakemake workflow on a tiny config: a simulated dataset and a hand-made CTC folder."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+import zarr
+from conftest import REPO, two_cell_labels, write_ctc
+
+from cosinetrack import ctc
+from cosinetrack.trained import TrainedModel
+
+TINY = {
+    "datasets": {
+        "tiny": {
+            "simulate": {"height": 64, "width": 64, "frames": 6, "radius": 6, "seed": 3},
+            "train": ["01"],
+            "test": ["02"],
+        },
+    },
+    "model": {"levels": 2, "filters": 4, "embedding_dim": 4},
+    "train": {"iterations": 3, "crop": 32, "clip_frames": 3, "log_every": 1},
+    "cluster": {"min_cluster_size": 5, "min_samples": 3, "min_instance_size": 3, "chunk_pairs": 2},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in `workdir`; stdout and stderr together in `.stdout`."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir), "--cores", "2", *args]
+    return subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
+    )
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the whole workflow once on a simulated and a user's (hand-made) dataset."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    labels = two_cell_labels(frames=5)
+    tracks = np.array([[1, 0, 4, 0], [2, 1, 4, 0]])
+    for seq in ("01", "02"):
+        write_ctc(workdir / "own", seq, labels, tracks, seg_frames=(0, 2, 4))
+    config = {
+        **TINY,
+        "datasets": {
+            **TINY["datasets"],
+            "own": {"path": str(workdir / "own"), "train": ["01"], "test": ["02"]},
+        },
+    }
+    result = snakemake(workdir, "--configfile", str(write_config(workdir, config)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_simulated_dataset_in_ctc_layout(tiny_run: Path) -> None:
+    root = tiny_run / "resources/datasets/tiny"
+    assert len(ctc.frame_paths(root / "01")) == 6
+    gt = ctc.read_ground_truth(root / "02_GT", 6)
+    assert 0 in gt.seg and len(gt.tracks) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dataset", "shape"), [("tiny", (6, 64, 64)), ("own", (5, 48, 64))])
+def test_stores_of_every_stage(tiny_run: Path, dataset: str, shape: tuple) -> None:
+    results = tiny_run / "results" / dataset
+    prep = zarr.open_group(results / "prep/02.zarr", mode="r")
+    assert prep["image"].shape == shape and prep["labels"].shape == shape
+    embeddings = zarr.open_group(results / "embeddings/02.zarr", mode="r")["embedding"]
+    assert embeddings.shape == (shape[0], 4, *shape[1:]) and embeddings.dtype == np.float16
+    assert embeddings.chunks == (1, 4, *shape[1:])
+    pairs = zarr.open_group(results / "pairs/02.zarr", mode="r")["labels"]
+    assert pairs.shape == (shape[0] - 1, 2, *shape[1:])
+    assert not list((results / "pairs").glob("02/chunk*.zarr"))  # temporary chunks removed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["tiny", "own"])
+def test_model_folder(tiny_run: Path, dataset: str) -> None:
+    folder = tiny_run / "results" / dataset / "model"
+    model = TrainedModel.from_folder(folder)
+    assert model.embedding_dim == 4
+    assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["filters"] == 4
+    log = pd.read_csv(folder / "train_log.csv")
+    assert log["iteration"].tolist() == [1, 2, 3]
+    assert (folder / "loss.png").stat().st_size > 1000
+    assert not (folder / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dataset", "frames"), [("tiny", 6), ("own", 5)])
+def test_valid_ctc_result(tiny_run: Path, dataset: str, frames: int) -> None:
+    res = tiny_run / "results" / dataset / "02_RES"
+    ctc.check_result(res, frames)
+
+
+@pytest.mark.slow
+def test_metrics_and_provenance(tiny_run: Path) -> None:
+    metrics = pd.read_csv(tiny_run / "results/metrics.csv", dtype={"sequence": str})
+    assert list(metrics.columns) == ["dataset", "sequence", "method", "metric", "value"]
+    assert set(metrics["dataset"]) == {"tiny", "own"}
+    assert set(metrics["sequence"]) == {"02"}
+    headline = metrics[metrics["metric"].isin(["SEG", "DET", "TRA"])]
+    assert len(headline) == 2 * len(set(metrics["method"])) * 3
+    assert headline["value"].between(0, 1).all()
+    record = json.loads((tiny_run / "results/provenance.json").read_text())
+    assert record["config"]["model"]["filters"] == 4
+    assert len(record["config_hash"]) == 16 and record["packages"]["torch"].startswith("2.13.0")
+    assert record["seeds"] == {"train": 0, "simulate.tiny": 3}
+
+
+@pytest.mark.slow
+def test_every_job_has_a_log_and_a_benchmark(tiny_run: Path) -> None:
+    logs = {
+        p.relative_to(tiny_run / "results/tiny/logs").parts[0]
+        for p in (tiny_run / "results/tiny/logs").rglob("*.log")
+    }
+    assert {"simulate.log", "preprocess", "train.log", "infer", "cluster", "link"} <= logs
+    benchmarks = list((tiny_run / "results/tiny/benchmarks").rglob("*.tsv"))
+    assert len(benchmarks) >= 8
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:
+    result = snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout
+
+
+def test_wrong_type_in_config_names_the_key(tmp_path: Path) -> None:
+    config = {**TINY, "train": {"iterations": "many"}}
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "-n")
+    assert result.returncode != 0
+    assert "'many' is not of type 'integer'" in result.stdout
+    assert "['train']['iterations']" in result.stdout
+
+
+def test_unknown_key_in_config_is_refused(tmp_path: Path) -> None:
+    config = {**TINY, "cluster": {"min_cluster_sise": 5}}
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "-n")
+    assert result.returncode != 0
+    assert "'min_cluster_sise' was unexpected" in result.stdout
+
+
+def test_missing_ctc_folder_names_the_key(tmp_path: Path) -> None:
+    config = {"datasets": {"mine": {"path": str(tmp_path / "nowhere")}}}
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "-n")
+    assert result.returncode != 0
+    assert "datasets.mine.path: folder" in result.stdout
+
+
+def test_training_sequence_without_gt_is_refused(tmp_path: Path) -> None:
+    labels = two_cell_labels()
+    write_ctc(tmp_path / "own", "01", labels, np.array([[1, 0, 3, 0], [2, 1, 3, 0]]))
+    import shutil
+
+    shutil.rmtree(tmp_path / "own" / "01_GT")
+    config = {
+        "datasets": {"mine": {"path": str(tmp_path / "own"), "train": ["01"], "test": ["01"]}}
+    }
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "-n")
+    assert result.returncode != 0
+    assert "datasets.mine.train: sequence 01 has no ground truth" in result.stdout
+
+
+def test_default_config_dry_run() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "8", "--quiet", "rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rule in ("simulate", "preprocess", "train", "infer", "cluster", "link", "evaluate"):
+        assert rule in result.stdout
