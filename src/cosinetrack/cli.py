@@ -7,6 +7,7 @@ left out) and calls the same `run_<stage>` function the rule script calls.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +17,17 @@ import yaml
 from cosinetrack.config import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
 
+Command = Callable[[argparse.Namespace], None]
 
-def load_config(path: Path | None, dataset: str | None = None) -> WorkflowConfig:
+
+def load_config(path: Path | None) -> WorkflowConfig:
     """Read and validate a workflow config file; without one, a simulated dataset with defaults."""
     raw = yaml.safe_load(path.read_text()) if path else {"datasets": {"sim": {"simulate": {}}}}
     return WorkflowConfig.model_validate(raw)
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
-    """Print the JSON schema of config.yaml as YAML (it is committed as the workflow's schema)."""
+    """Print the JSON schema of config.yaml as YAML (committed as the workflow's schema)."""
     text = "# Generated from cosinetrack.config by `cosinetrack schema`; do not edit by hand.\n"
     text += yaml.safe_dump(json_schema(), sort_keys=False, width=100)
     if args.out:
@@ -37,8 +40,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     """Simulate one dataset of the config into a CTC folder."""
     from cosinetrack.simulate import run_simulate
 
-    cfg = load_config(args.config)
-    dataset = cfg.datasets[args.dataset]
+    dataset = load_config(args.config).datasets[args.dataset]
     if dataset.simulate is None:
         raise SystemExit(f"datasets.{args.dataset} is not a simulated dataset")
     run_simulate(args.out, dataset.simulate)
@@ -51,38 +53,132 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     run_preprocess(args.root, args.sequence, args.out, load_config(args.config).preprocess)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train the network on preprocessed sequences into a model folder."""
+    from cosinetrack.train import run_train
+
+    cfg = load_config(args.config)
+    run_train(args.prep, args.out, cfg.model, cfg.train, threads=args.threads)
+
+
+def cmd_infer(args: argparse.Namespace) -> None:
+    """Embed every frame of a preprocessed sequence with a trained model."""
+    from cosinetrack.infer import run_infer
+
+    run_infer(args.prep, args.model, args.out, load_config(args.config).infer, args.threads)
+
+
+def cmd_cluster(args: argparse.Namespace) -> None:
+    """Cluster one chunk of frame pairs of an embeddings store."""
+    from cosinetrack.cluster import run_cluster
+
+    run_cluster(args.embeddings, args.out, load_config(args.config).cluster, args.chunk)
+
+
+def cmd_gather(args: argparse.Namespace) -> None:
+    """Gather clustering chunks into one pair-labels store."""
+    from cosinetrack.cluster import run_gather_pairs
+
+    run_gather_pairs(args.chunks, args.out)
+
+
+def cmd_link(args: argparse.Namespace) -> None:
+    """Link pair labels into tracks and write a CTC result folder."""
+    from cosinetrack.link import run_link
+
+    run_link(args.pairs, args.prep, args.out, load_config(args.config).link)
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """Run the classical baseline on one CTC sequence folder."""
+    from cosinetrack.baseline import run_baseline
+
+    cfg = load_config(args.config)
+    run_baseline(args.sequence, args.out, cfg.baseline, cfg.link)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Score a CTC result folder against its ground truth with py-ctcmetrics."""
+    from cosinetrack.evaluate import run_evaluate
+
+    labels = {"dataset": args.dataset, "sequence": args.gt.name[:-3], "method": args.method}
+    run_evaluate(args.res, args.gt, args.out, labels, load_config(args.config).evaluate)
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, func: Command
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose help is the first line of its function's docstring."""
+    command = sub.add_parser(
+        name,
+        help=(func.__doc__ or "").splitlines()[0],
+        allow_abbrev=False,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    command.set_defaults(func=func)
+    if name != "schema":
+        command.add_argument("--config", type=Path, default=None, help="workflow config YAML")
+    return command
+
+
+def paths(command: argparse.ArgumentParser, *specs: str) -> None:
+    """Add required path options given as 'name:help' (a trailing '+' takes several paths)."""
+    for spec in specs:
+        name, text = spec.split(":", 1)
+        many = name.endswith("+")
+        command.add_argument(
+            f"--{name.rstrip('+')}",
+            type=Path,
+            required=True,
+            nargs="+" if many else None,
+            help=text,
+        )
+
+
 def parser() -> argparse.ArgumentParser:
-    """Build the argument parser with one subparser per stage."""
+    """Build the argument parser with one subcommand per stage."""
     main = argparse.ArgumentParser(
         prog="cosinetrack",
-        description=__doc__.splitlines()[0],
+        description=(__doc__ or "").splitlines()[0],
         allow_abbrev=False,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     main.add_argument("--log", type=Path, default=None, help="log file (default: stderr)")
     sub = main.add_subparsers(dest="command", required=True)
+    threads = {"type": int, "default": len(os.sched_getaffinity(0)), "help": "CPU threads"}
 
-    def add(name: str, func: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
-        command = sub.add_parser(
-            name,
-            help=(func.__doc__ or "").splitlines()[0],
-            allow_abbrev=False,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
-        command.set_defaults(func=func)
-        if name != "schema":
-            command.add_argument("--config", type=Path, default=None, help="workflow config YAML")
-        return command
-
-    schema = add("schema", cmd_schema)
+    schema = add_command(sub, "schema", cmd_schema)
     schema.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
-    simulate = add("simulate", cmd_simulate)
+    simulate = add_command(sub, "simulate", cmd_simulate)
     simulate.add_argument("--dataset", default="sim", help="dataset name in the config")
-    simulate.add_argument("--out", type=Path, required=True, help="CTC folder to create")
-    preprocess = add("preprocess", cmd_preprocess)
-    preprocess.add_argument("--root", type=Path, required=True, help="CTC dataset folder")
+    paths(simulate, "out:CTC folder to create")
+    preprocess = add_command(sub, "preprocess", cmd_preprocess)
     preprocess.add_argument("--sequence", required=True, help="sequence name, e.g. 01")
-    preprocess.add_argument("--out", type=Path, required=True, help="Zarr store to write")
+    paths(preprocess, "root:CTC dataset folder", "out:Zarr store to write")
+    train = add_command(sub, "train", cmd_train)
+    train.add_argument("--threads", **threads)
+    paths(train, "prep+:preprocessed training stores", "out:model folder to write")
+    infer = add_command(sub, "infer", cmd_infer)
+    infer.add_argument("--threads", **threads)
+    paths(infer, "prep:preprocessed store", "model:model folder", "out:embeddings store")
+    cluster = add_command(sub, "cluster", cmd_cluster)
+    cluster.add_argument("--chunk", type=int, default=0, help="chunk of frame pairs to cluster")
+    paths(cluster, "embeddings:embeddings store", "out:pair-labels chunk store")
+    gather = add_command(sub, "gather", cmd_gather)
+    paths(gather, "chunks+:chunk stores", "out:pair-labels store")
+    link = add_command(sub, "link", cmd_link)
+    paths(link, "pairs:pair-labels store", "prep:preprocessed store", "out:CTC result folder")
+    baseline = add_command(sub, "baseline", cmd_baseline)
+    paths(baseline, "sequence:CTC sequence folder (e.g. data/02)", "out:CTC result folder")
+    evaluate = add_command(sub, "evaluate", cmd_evaluate)
+    evaluate.add_argument("--dataset", default="dataset", help="dataset name for the table")
+    evaluate.add_argument("--method", default="cosine", help="method name for the table")
+    paths(
+        evaluate,
+        "res:CTC result folder",
+        "gt:ground-truth folder (e.g. data/02_GT)",
+        "out:metrics CSV",
+    )
     return main
 
 
