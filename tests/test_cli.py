@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-
 from conftest import two_cell_labels, write_ctc
+
 from cosinetrack import cli, ctc
 
 CONFIG = {
