@@ -22,7 +22,9 @@ LINK = LinkConfig(min_track_length=2, parent_dilation=2)
 Cell = tuple[float, float, float, int]
 
 
-def write_stores(tmp: Path, frames: list[list[Cell]]) -> tuple[Path, Path]:
+def write_stores(
+    tmp: Path, frames: list[list[Cell]], original: tuple[int, int] = SHAPE
+) -> tuple[Path, Path]:
     """Write a preprocessed store and an embeddings store whose cells point along given axes."""
     rng = np.random.default_rng(0)
     embedding = np.zeros((len(frames), DIM, *SHAPE), np.float32)
@@ -36,6 +38,7 @@ def write_stores(tmp: Path, frames: list[list[Cell]]) -> tuple[Path, Path]:
     embedding /= np.linalg.norm(embedding, axis=1, keepdims=True)
     prep = zarr.open_group(tmp / "prep.zarr", mode="w")
     prep.create_array("image", data=np.zeros((len(frames), *SHAPE), np.float32))
+    prep.attrs["original_shape"] = list(original)
     store = zarr.open_group(tmp / "embeddings.zarr", mode="w")
     store.create_array("embedding", data=embedding.astype(np.float16), chunks=(1, DIM, *SHAPE))
     store.attrs.update(
@@ -47,9 +50,14 @@ def write_stores(tmp: Path, frames: list[list[Cell]]) -> tuple[Path, Path]:
     return tmp / "prep.zarr", tmp / "embeddings.zarr"
 
 
-def segment_and_track(tmp: Path, frames: list[list[Cell]], cfg: ClusterConfig = CLUSTER) -> Path:
+def segment_and_track(
+    tmp: Path,
+    frames: list[list[Cell]],
+    cfg: ClusterConfig = CLUSTER,
+    original: tuple[int, int] = SHAPE,
+) -> Path:
     """Run cluster (in chunks), gather and link; return the result folder."""
-    prep, embeddings = write_stores(tmp, frames)
+    prep, embeddings = write_stores(tmp, frames, original)
     chunks = []
     for chunk in range(chunk_count(len(frames), cfg.chunk_pairs)):
         chunks.append(tmp / f"chunk{chunk}.zarr")
@@ -129,6 +137,15 @@ def test_result_does_not_depend_on_chunk_size(tmp_path: Path) -> None:
             reference_pairs = pairs
         assert np.array_equal(pairs, reference_pairs)
     assert all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_results_are_resized_to_the_original_frames(tmp_path: Path) -> None:
+    a, b = (12, 12, 6, 1), (36, 50, 6, 2)
+    res = segment_and_track(tmp_path, [[a, b]] * 3, original=(96, 128))
+    labels = masks(res)
+    assert labels.shape == (3, 96, 128)
+    assert labels[1, 24, 24] != labels[1, 72, 100] and labels[1, 24, 24] > 0
+    ctc.check_result(res, frames=3)
 
 
 def test_embeddings_of_another_dimension_are_refused(tmp_path: Path) -> None:

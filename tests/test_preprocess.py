@@ -85,3 +85,12 @@ def test_bad_frame_leaves_no_store(two_cells: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"t002\.tif: frame contains NaN"):
         run_preprocess(two_cells, "01", out, PreprocessConfig())
     assert not out.exists() and not out.with_name("01.zarr.partial").exists()
+
+
+def test_scale_resizes_image_and_labels(two_cells: Path, tmp_path: Path) -> None:
+    out = tmp_path / "01.zarr"
+    run_preprocess(two_cells, "01", out, PreprocessConfig(scale=0.5))
+    group = zarr.open_group(out, mode="r")
+    assert group["image"].shape == group["labels"].shape == (4, 24, 32)
+    assert group.attrs["original_shape"] == [48, 64]
+    assert set(np.unique(group["labels"][1])) == {0, 1, 2}

@@ -64,6 +64,9 @@ class PreprocessConfig(StageConfig):
     """Intensity quantile of each frame mapped to -1."""
     high_quantile: float = Field(0.999, gt=0.5, le=1.0)
     """Intensity quantile of each frame mapped to +1 (values beyond are kept, not clipped)."""
+    scale: float = Field(1.0, ge=0.1, le=4.0)
+    """Resize factor from the original frames to the network's working size (0.5 halves each
+    side, four times less work); result masks are resized back to the original frames."""
 
 
 class ModelConfig(StageConfig):

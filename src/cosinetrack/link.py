@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
+from cosinetrack.resample import resize_labels_smooth
 from cosinetrack.store import frame_array, open_store
 
 logger = logging.getLogger(__name__)
@@ -160,11 +161,13 @@ def pair_stream(labels: zarr.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield pair[0], pair[1]
 
 
-def kept_frames(scratch: zarr.Array, tracks: np.ndarray) -> Iterator[np.ndarray]:
-    """Stream tracked frames with removed tracks set to background."""
+def kept_frames(
+    scratch: zarr.Array, tracks: np.ndarray, shape: tuple[int, int]
+) -> Iterator[np.ndarray]:
+    """Stream tracked frames at the original `shape`, with removed tracks set to background."""
     keep = {int(k): int(k) for k in tracks[:, 0]}
     for t in range(scratch.shape[0]):
-        yield relabel(np.asarray(scratch[t]), keep)
+        yield resize_labels_smooth(relabel(np.asarray(scratch[t]), keep), shape)
 
 
 def write_tracks(
@@ -172,14 +175,16 @@ def write_tracks(
     res_dir: Path,
     shape: tuple[int, int, int],
     cfg: LinkConfig,
+    original: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Link a frame stream and write the CTC result, tracking into a temporary store first."""
+    """Link a frame stream and write the CTC result (masks resized to `original`, if given)."""
     res_dir = Path(res_dir)
     res_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=res_dir.parent, prefix=f".{res_dir.name}.") as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
         tracks = link_frames(frames, cfg, scratch)
-        ctc.write_result(res_dir, kept_frames(scratch, tracks), tracks, shape[0])
+        masks = kept_frames(scratch, tracks, original or shape[1:])
+        ctc.write_result(res_dir, masks, tracks, shape[0])
     return tracks
 
 
@@ -194,7 +199,8 @@ def run_link(pairs: Path, prep: Path, res_dir: Path, cfg: LinkConfig) -> None:
             f"{height}x{width} in {prep}; rerun `infer` and `cluster` for this sequence"
         )
     stream = tqdm(pair_stream(labels), total=frames, desc=f"link {Path(prep).stem}", mininterval=10)
-    tracks = write_tracks(stream, res_dir, (frames, height, width), cfg)
+    original = tuple(source.attrs.get("original_shape", (height, width)))
+    tracks = write_tracks(stream, res_dir, (frames, height, width), cfg, original)
     ctc.check_result(res_dir, frames)
     divisions = int((tracks[:, 3] > 0).sum())
     logger.info("%s: %d tracks, %d with a parent", res_dir, len(tracks), divisions)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from cosinetrack import ctc
 from cosinetrack.config import PreprocessConfig
 from cosinetrack.provenance import provenance
+from cosinetrack.resample import resize_image, resize_labels_nearest, scaled_shape
 from cosinetrack.store import atomic_path, frame_array
 
 logger = logging.getLogger(__name__)
@@ -93,20 +94,22 @@ def run_preprocess(root: Path, sequence: str, out: Path, cfg: PreprocessConfig) 
     if not (gt_dir / "TRA").is_dir():
         gt_dir = None
     frames = ctc.frame_paths(sequence_dir)
-    height, width = ctc.check_shapes(frames)
+    original = ctc.check_shapes(frames)
+    height, width = scaled_shape(original, cfg.scale)
     gt = ctc.read_ground_truth(gt_dir, len(frames), check_masks=False) if gt_dir else None
     shape = (len(frames), height, width)
     with atomic_path(out) as partial:
         group = zarr.open_group(partial, mode="w")
         image = frame_array(group, "image", shape, "float32")
         quantiles = np.zeros((len(frames), 2), dtype=np.float64)
-        for t, path in enumerate(tqdm(frames, desc=f"preprocess {sequence_dir.name}")):
-            image[t], quantiles[t, 0], quantiles[t, 1] = normalise(
+        for t, path in enumerate(tqdm(frames, desc=f"preprocess {sequence}", mininterval=10)):
+            normalised, quantiles[t, 0], quantiles[t, 1] = normalise(
                 ctc.read_frame(path), cfg, str(path)
             )
+            image[t] = resize_image(normalised, (height, width))
         group.create_array("quantiles", data=quantiles)
         if gt is not None:
-            write_ground_truth(group, gt, shape)
+            write_ground_truth(group, gt, shape, original)
         group.attrs.update(
             {
                 "sequence": sequence,
@@ -114,16 +117,26 @@ def run_preprocess(root: Path, sequence: str, out: Path, cfg: PreprocessConfig) 
                 "frames": len(frames),
                 "height": height,
                 "width": width,
+                "original_shape": list(original),
                 "has_ground_truth": gt is not None,
                 "preprocess": cfg.model_dump(),
                 "provenance": provenance(),
             }
         )
-    logger.info("preprocessed %s: %d frames of %dx%d", sequence_dir, len(frames), height, width)
+    logger.info(
+        "preprocessed %s: %d frames of %dx%d (network size %dx%d)",
+        sequence_dir,
+        len(frames),
+        *original,
+        height,
+        width,
+    )
 
 
-def write_ground_truth(group: zarr.Group, gt: ctc.GroundTruth, shape: tuple[int, int, int]) -> None:
-    """Merge and store the ground truth frame by frame, checking each TRA mask against the table."""
+def write_ground_truth(
+    group: zarr.Group, gt: ctc.GroundTruth, shape: tuple[int, int, int], original: tuple[int, int]
+) -> None:
+    """Merge and store the GT frame by frame (at the network size), checking each TRA mask."""
     labels = frame_array(group, "labels", shape, "uint16")
     full_seg = np.zeros(shape[0], dtype=bool)
     spans = ctc.track_spans(gt.tracks)
@@ -131,16 +144,16 @@ def write_ground_truth(group: zarr.Group, gt: ctc.GroundTruth, shape: tuple[int,
     unmatched = 0
     for t, tra_path in enumerate(gt.tra):
         tra = ctc.read_label_frame(tra_path)
-        if tra.shape != shape[1:]:
+        if tra.shape != original:
             raise ctc.CtcFormatError(
-                f"{tra_path}: shape {tra.shape} differs from frames {shape[1:]}"
+                f"{tra_path}: shape {tra.shape} differs from frames {original}"
             )
         ctc.check_frame_labels(tra_path, tra, t, spans)
         seg = ctc.read_label_frame(gt.seg[t]) if t in gt.seg else None
         if seg is not None and seg.shape != tra.shape:
             raise ctc.CtcFormatError(f"{gt.seg[t]}: shape {seg.shape} differs from {tra.shape}")
         merged, next_id = merge_ground_truth(tra, seg, next_id)
-        labels[t] = merged.labels
+        labels[t] = resize_labels_nearest(merged.labels, shape[1:])
         full_seg[t] = merged.full_seg
         unmatched += merged.unmatched
     group.create_array("full_seg", data=full_seg)

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from conftest import disk
+from cosinetrack.resample import (
+    resize_image,
+    resize_labels_nearest,
+    resize_labels_smooth,
+    scaled_shape,
+)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_scaled_shape() -> None:
+    assert scaled_shape((256, 255), 0.5) == (128, 128)
+    assert scaled_shape((3, 3), 0.1) == (1, 1)
+
+
+def test_same_shape_is_returned_unchanged() -> None:
+    labels = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    assert resize_labels_smooth(labels, (3, 4)) is labels
+    assert resize_labels_nearest(labels, (3, 4)) is labels
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.75])
+def test_smooth_enlargement_restores_shrunk_disks(scale: float) -> None:
+    shape = (96, 120)
+    labels = np.zeros(shape, np.uint16)
+    labels[disk(shape, (30, 30), 12)] = 3
+    labels[disk(shape, (30, 53), 11)] = 7  # touches label 3
+    labels[disk(shape, (88, 110), 10)] = 9  # cut by the frame edge
+    small = resize_labels_nearest(labels, (round(96 * scale), round(120 * scale)))
+    assert small.dtype == np.uint16 and set(np.unique(small)) == {0, 3, 7, 9}
+    back = resize_labels_smooth(small, shape)
+    for label in (3, 7, 9):
+        assert iou(back == label, labels == label) > (0.88 if scale == 0.5 else 0.93)
+    nearest = resize_labels_nearest(small, shape)
+    assert iou(back == 3, labels == 3) >= iou(nearest == 3, labels == 3)
+
+
+def test_resize_image_keeps_the_intensity_range() -> None:
+    image = np.linspace(-1, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    small = resize_image(image, (32, 32))
+    assert small.dtype == np.float32 and small.shape == (32, 32)
+    assert -1.0 <= small.min() < -0.9 and 0.9 < small.max() <= 1.0
+
+
+def test_a_label_too_small_to_win_a_pixel_is_kept() -> None:
+    labels = np.zeros((10, 10), np.uint16)
+    labels[4, 4] = 5  # one pixel, shrunk 2.5x: covers no output pixel by more than half
+    labels[0:8, 7:10] = 6
+    out = resize_labels_smooth(labels, (4, 4))
+    assert set(np.unique(out)) == {0, 5, 6} and (out == 5).sum() == 1
