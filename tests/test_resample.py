@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import disk
+
 from cosinetrack.resample import (
     resize_image,
     resize_labels_nearest,
