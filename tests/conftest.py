@@ -1,16 +1,66 @@
-"""Shared fixtures: tiny hand-made CTC datasets whose every label and track is known."""
+"""Shared fixtures: tiny hand-made CTC datasets whose every label and track is known, and the
+tiny workflow config that the workflow tests run (locally and through SLURM)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+import yaml
 
 from cosinetrack import ctc
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The real workflow at toy size: a simulated dataset, a 2-level network trained for 3 iterations.
+# Training and inference are pinned to the CPU so that every run, on any machine and through any
+# executor, gives byte-identical results (tests/test_workflow.py and tests/test_slurm.py check it).
+TINY = {
+    "datasets": {
+        "tiny": {
+            "simulate": {"height": 64, "width": 64, "frames": 6, "radius": 6, "seed": 3},
+            "train": ["01"],
+            "test": ["02"],
+        },
+    },
+    "model": {"levels": 2, "filters": 4, "embedding_dim": 4},
+    "train": {"iterations": 3, "crop": 32, "clip_frames": 3, "log_every": 1, "device": "cpu"},
+    "infer": {"device": "cpu"},
+    "cluster": {"min_cluster_size": 5, "min_samples": 3, "min_instance_size": 3, "chunk_pairs": 2},
+}
+
+RESULT_FILE = re.compile(r"^(mask\d{3,4}\.tif|res_track\.txt)$")
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the workflow locally in `workdir`; stdout and stderr together in `.stdout`."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir), "--cores", "2", *args]
+    return subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+    )
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    """Write a workflow config into `workdir`; return its path."""
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def ctc_results(workdir: Path) -> dict[str, str]:
+    """SHA-256 of every CTC result file (masks and track table) of a run, by relative path."""
+    return {
+        str(path.relative_to(workdir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(workdir.glob("results/**/*_RES/*"))
+        if RESULT_FILE.match(path.name)
+    }
 
 
 def disk(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:

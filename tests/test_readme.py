@@ -22,3 +22,16 @@ def test_quickstart_has_exactly_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert quickstart_commands()[1] in ci
+
+
+def test_cluster_section_runs_what_the_slurm_test_runs() -> None:
+    from test_slurm import PROFILE_ARGS, TEST_FLAGS
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Run on a cluster", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    assert commands[0] == " ".join([".venv/bin/snakemake", *PROFILE_ARGS])
+    # The by-hand block: the test's command, with --max-threads for the CI machine's 2 CPUs.
+    flags = [*TEST_FLAGS[:-1], "2"]
+    assert " ".join([".venv/bin/snakemake", *PROFILE_ARGS, *flags]) in commands[2].splitlines()
+    assert "sudo tests/slurm/start-slurm.sh" in commands[2]

@@ -10,38 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 import zarr
-from conftest import REPO, two_cell_labels, write_ctc
+from conftest import REPO, TINY, ctc_results, snakemake, two_cell_labels, write_config, write_ctc
 
 from cosinetrack import ctc
 from cosinetrack.trained import TrainedModel
-
-TINY = {
-    "datasets": {
-        "tiny": {
-            "simulate": {"height": 64, "width": 64, "frames": 6, "radius": 6, "seed": 3},
-            "train": ["01"],
-            "test": ["02"],
-        },
-    },
-    "model": {"levels": 2, "filters": 4, "embedding_dim": 4},
-    "train": {"iterations": 3, "crop": 32, "clip_frames": 3, "log_every": 1},
-    "cluster": {"min_cluster_size": 5, "min_samples": 3, "min_instance_size": 3, "chunk_pairs": 2},
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in `workdir`; stdout and stderr together in `.stdout`."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-    command += ["--directory", str(workdir), "--cores", "2", *args]
-    return subprocess.run(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900
-    )
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +109,21 @@ def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:
     result = snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout
+
+
+@pytest.mark.slow
+def test_rerun_in_a_fresh_directory_gives_identical_results(tiny_run: Path, tmp_path: Path) -> None:
+    """The same config run again from scratch writes byte-identical CTC results (masks, tracks)."""
+    first = ctc_results(tiny_run)
+    folders = sorted({str(Path(name).parent) for name in first})
+    assert len(folders) == 4  # cosine and baseline, on both datasets
+    # Only the result folders (targets before --configfile, which takes several values):
+    # evaluation and figures add nothing to compare.
+    result = snakemake(tmp_path, *folders, "--configfile", str(tiny_run / "config.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    second = ctc_results(tmp_path)
+    assert second.keys() == first.keys()
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 def test_wrong_type_in_config_names_the_key(tmp_path: Path) -> None:
