@@ -1,0 +1,133 @@
+"""Network throughput: streaming inference GFLOP/s and training clips/s, beside the machine's matmul rate.
+
+Run: .venv/bin/python benchmarks/network.py [--threads 2] [--out benchmarks/out/network.csv]
+
+For the default (config.yaml) and the reference (config/reference.yaml) architectures it measures
+  - forward FLOPs per frame (counted by torch.utils.flop_counter, multiply-add = 2 FLOPs),
+  - streaming inference seconds per frame (state carried, channels-last, inference mode),
+  - training seconds per step and clips per second (forward + loss + backward + Adam) at the
+    configured crop and clip length,
+and the dense float32 matmul rate of this machine as the yardstick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from cosinetrack.config import ModelConfig, TrainConfig
+from cosinetrack.loss import stacked_loss
+from cosinetrack.model import StackedHourglass
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """Dense float32 matmul rate of this machine, the ceiling a convolution network can approach."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def forward_flops(network: StackedHourglass, height: int, width: int) -> float:
+    """FLOPs of one streaming step on a frame of the given size."""
+    frame = torch.randn(1, 1, height, width)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        network.step(frame, None)
+    return float(counter.get_total_flops())
+
+
+def inference_seconds(network: StackedHourglass, height: int, width: int, frames: int) -> float:
+    """Seconds per frame of streaming inference, the recurrent state carried between frames."""
+    network = network.to(memory_format=torch.channels_last).eval()
+    frame = torch.randn(1, 1, height, width).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        _, state = network.step(frame, None)
+        start = time.perf_counter()
+        for _ in range(frames):
+            _, state = network.step(frame, state)
+    return (time.perf_counter() - start) / frames
+
+
+def training_seconds(model: ModelConfig, train: TrainConfig, steps: int) -> float:
+    """Seconds per optimiser step on random clips with random instances."""
+    network = StackedHourglass.from_config(model)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
+    shape = (train.batch_size, train.clip_frames, train.crop, train.crop)
+    clip = torch.randn(*shape[:2], 1, *shape[2:])
+    instances = torch.randint(0, 9, shape)
+    neighbours = torch.ones(train.batch_size, 9, 9, dtype=torch.bool)
+    full_seg = torch.ones(shape[:2], dtype=torch.bool)
+
+    def step() -> None:
+        terms = stacked_loss(network(clip), instances, neighbours, full_seg)
+        optimizer.zero_grad()
+        terms.total.backward()
+        optimizer.step()
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def configs() -> dict[str, tuple[ModelConfig, TrainConfig]]:
+    """The default and reference architectures and training clips, from the config files."""
+    found = {}
+    for name, path in (("default", "config.yaml"), ("reference", "config/reference.yaml")):
+        raw = yaml.safe_load((REPO / path).read_text())
+        found[name] = (ModelConfig(**raw.get("model", {})), TrainConfig(**raw.get("train", {})))
+    return found
+
+
+def main() -> None:
+    """Measure and print/write one row per architecture."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", type=int, default=256, help="inference frame side in pixels")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/network.csv")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    peak = matmul_gflops()
+    rows = []
+    for name, (model, train) in configs().items():
+        network = StackedHourglass.from_config(model)
+        flops = forward_flops(network, args.size, args.size)
+        seconds = inference_seconds(network, args.size, args.size, args.frames)
+        step = training_seconds(model, train, args.steps)
+        rows.append({
+            "model": name, "levels": model.levels, "filters": model.filters,
+            "embedding_dim": model.embedding_dim,
+            "parameters": sum(p.numel() for p in network.parameters()),
+            "frame": f"{args.size}x{args.size}", "gflop_per_frame": round(flops / 1e9, 2),
+            "infer_s_per_frame": round(seconds, 4),
+            "infer_gflops": round(flops / seconds / 1e9, 1),
+            "matmul_gflops": round(peak, 1),
+            "infer_fraction_of_matmul": round(flops / seconds / 1e9 / peak, 3),
+            "train_clip": f"{train.clip_frames}x{train.crop}x{train.crop}",
+            "train_s_per_step": round(step, 3),
+            "train_clips_per_s": round(train.batch_size / step, 3),
+            "threads": args.threads,
+        })
+        print(rows[-1], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
