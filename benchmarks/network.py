@@ -1,4 +1,4 @@
-"""Network throughput: streaming inference GFLOP/s and training clips/s, beside the machine's matmul rate.
+"""Network throughput: inference GFLOP/s and training clips/s, beside the machine's matmul rate.
 
 Run: .venv/bin/python benchmarks/network.py [--threads 2] [--out benchmarks/out/network.csv]
 
