@@ -75,3 +75,12 @@ def test_bad_dataset_name_is_refused() -> None:
 def test_stage_configs_are_frozen() -> None:
     with pytest.raises(ValidationError):
         TrainConfig().iterations = 3  # type: ignore[misc]
+
+
+def test_gpu_jobs_follow_the_device() -> None:
+    from pathlib import Path
+
+    from cosinetrack.workflow import gpus
+
+    assert gpus("cuda") == 1 and gpus("cpu") == 0
+    assert gpus("auto") == int(Path("/dev/nvidiactl").exists())

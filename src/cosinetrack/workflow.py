@@ -77,6 +77,18 @@ def preprocess_targets(cfg: WorkflowConfig) -> list[str]:
     ]
 
 
+def gpus(device: str) -> int:
+    """GPUs a train or infer job declares: one on CUDA, or with 'auto' where an NVIDIA driver is.
+
+    Declared GPUs let Snakemake run GPU jobs one at a time on one card (profiles/default) and let
+    a cluster executor request a card; /dev/nvidiactl is checked rather than importing torch,
+    which would slow down every Snakemake start.
+    """
+    if device == "auto":
+        return int(Path("/dev/nvidiactl").exists())
+    return int(device == "cuda")
+
+
 def model_file(name: str, dataset: DatasetConfig) -> str:
     """The model a dataset uses: the configured `model` folder's, or the one the workflow trains."""
     folder = str(dataset.model) if dataset.model is not None else f"results/{name}/model"

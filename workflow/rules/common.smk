@@ -59,11 +59,6 @@ def model_file(wildcards):
     return wf.model_file(wildcards.dataset, CFG.datasets[wildcards.dataset])
 
 
-def gpus(device):
-    """GPUs a job asks a cluster executor for: one when configured to run on CUDA."""
-    return 1 if device == "cuda" else 0
-
-
 def pair_chunks(wildcards):
     """The clustering chunks of a sequence, one job each."""
     dataset = CFG.datasets[wildcards.dataset]

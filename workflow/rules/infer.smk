@@ -12,7 +12,7 @@ rule infer:
         "../../envs/torch.yaml"
     threads: 8
     resources:
-        gpu=gpus(CFG.infer.device),
+        gpu=wf.gpus(CFG.infer.device),
         mem_mb=8000,
         runtime=120,
     params:

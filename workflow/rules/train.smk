@@ -19,7 +19,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: 8
     resources:
-        gpu=gpus(CFG.train.device),
+        gpu=wf.gpus(CFG.train.device),
         mem_mb=8000,
         runtime=240,
     params:
