@@ -80,6 +80,9 @@ class ModelConfig(StageConfig):
     """Number of embedding channels D per pixel."""
     stacks: int = Field(2, ge=1, le=4)
     """Stacked hourglasses; stack k>1 sees the image plus the normalised embeddings of stack k-1."""
+    norm: Literal["none", "group"] = "none"
+    """Normalisation after each contracting and expanding convolution: none (the reference) or
+    group normalisation (groups of 4 channels), which trains in fewer steps."""
 
 
 class TrainConfig(StageConfig):
@@ -124,6 +127,10 @@ class InferConfig(StageConfig):
 
     device: Device = "auto"
     """Where to run the network: 'auto' takes CUDA when present, else the CPU."""
+    window: int | None = Field(None, ge=0)
+    """Frames per run of the network from zero memory: each frame pair is embedded by a run that
+    ends at it, with at least half a window of context. Empty: the clip length the model was
+    trained on (runs longer than that drift); 0: one run over the whole sequence."""
     tile: int = Field(1024, ge=32)
     """Frames larger than this (either side) are processed in overlapping tiles of this size."""
     tile_overlap: int = Field(128, ge=0)
@@ -158,6 +165,9 @@ class ClusterConfig(StageConfig):
     """Weight c of the (y, x) pixel coordinates appended to the embedding."""
     background_threshold: float = Field(0.5, gt=-1.0, lt=1.0)
     """Pixels whose cosine to the background direction exceeds this are background."""
+    noise: Literal["background", "nearest"] = "background"
+    """What becomes of points HDBSCAN calls noise: background (the reference), or the cluster of
+    the nearest clustered point (they are foreground by the background test already)."""
     min_instance_size: int = Field(20, ge=0)
     """Connected components smaller than this (pixels, per frame pair) are dropped."""
     chunk_pairs: int = Field(20, ge=1)

@@ -63,9 +63,9 @@ def choose_device(device: str) -> torch.device:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
-    """Adam with L2 weight decay on convolution kernels only (not biases), as in the reference."""
-    kernels = [p for name, p in model.named_parameters() if name.endswith("weight")]
-    biases = [p for name, p in model.named_parameters() if not name.endswith("weight")]
+    """Adam with L2 weight decay on convolution kernels only (not biases or norms), as the reference."""
+    kernels = [p for p in model.parameters() if p.ndim == 4]
+    biases = [p for p in model.parameters() if p.ndim != 4]
     groups = [
         {"params": kernels, "weight_decay": cfg.weight_decay},
         {"params": biases, "weight_decay": 0.0},

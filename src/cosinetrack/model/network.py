@@ -32,6 +32,7 @@ class StackedHourglass(nn.Module):
         filters: int = 32,
         embedding_dim: int = 16,
         stacks: int = 2,
+        norm: str = "none",
         in_channels: int = 1,
     ) -> None:
         """Build `stacks` hourglasses with separate weights; kwargs mirror `ModelConfig`."""
@@ -43,6 +44,7 @@ class StackedHourglass(nn.Module):
                 levels,
                 filters,
                 embedding_dim,
+                norm,
             )
             for stack in range(stacks)
         )
