@@ -40,7 +40,8 @@ def write_stores(
     prep.create_array("image", data=np.zeros((len(frames), *SHAPE), np.float32))
     prep.attrs["original_shape"] = list(original)
     store = zarr.open_group(tmp / "embeddings.zarr", mode="w")
-    store.create_array("embedding", data=embedding.astype(np.float16), chunks=(1, DIM, *SHAPE))
+    pairs = np.stack([embedding[:-1], embedding[1:]], axis=1)  # (T-1, 2, D, H, W)
+    store.create_array("embedding", data=pairs.astype(np.float16), chunks=(1, 2, DIM, *SHAPE))
     store.attrs.update(
         frames=len(frames),
         height=SHAPE[0],

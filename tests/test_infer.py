@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import zarr
 
 from cosinetrack.config import InferConfig, ModelConfig
-from cosinetrack.infer import Span, TiledStream, run_infer, tile_spans
+from cosinetrack.infer import Span, TiledStream, Window, run_infer, tile_spans, windows
 from cosinetrack.model import StackedHourglass
 from cosinetrack.trained import TrainedModel
 
@@ -75,20 +75,62 @@ def test_streaming_equals_the_clip_forward() -> None:
     assert torch.allclose(streamed, F.normalize(clip, dim=1), atol=1e-5)
 
 
-def test_run_infer_writes_unit_embeddings(tmp_path: Path) -> None:
-    prep = zarr.open_group(tmp_path / "01.zarr", mode="w")
-    prep.create_array("image", data=np.random.default_rng(2).normal(size=(3, 40, 36)).astype("f4"))
+def prep_store(path: Path, frames: int = 5) -> Path:
+    prep = zarr.open_group(path, mode="w")
+    data = np.random.default_rng(2).normal(size=(frames, 40, 36)).astype("f4")
+    prep.create_array("image", data=data)
     prep.attrs["sequence"] = "01"
+    return path
+
+
+def test_run_infer_writes_unit_embeddings_of_every_pair(tmp_path: Path) -> None:
+    prep = prep_store(tmp_path / "01.zarr")
     save_model(tmp_path / "model", network())
-    run_infer(tmp_path / "01.zarr", tmp_path / "model", tmp_path / "e.zarr", InferConfig())
+    run_infer(prep, tmp_path / "model", tmp_path / "e.zarr", InferConfig(window=0))
     group = zarr.open_group(tmp_path / "e.zarr", mode="r")
     embedding = group["embedding"]
-    assert embedding.shape == (3, 4, 40, 36) and embedding.dtype == np.float16
-    assert embedding.chunks == (1, 4, 40, 36)
-    norms = np.linalg.norm(embedding[:].astype(np.float32), axis=1)
+    assert embedding.shape == (4, 2, 4, 40, 36) and embedding.dtype == np.float16
+    assert embedding.chunks == (1, 2, 4, 40, 36)
+    norms = np.linalg.norm(embedding[:].astype(np.float32), axis=2)
     assert np.allclose(norms, 1.0, atol=2e-3)
+    # One run over the whole sequence: frame t+1 of pair t is frame t+1 of pair t+1.
+    assert np.array_equal(embedding[0, 1], embedding[1, 0])
     assert group.attrs["background_direction"] == [1.0, 0.0, 0.0, 0.0]
-    assert group.attrs["frames"] == 3 and group.attrs["sequence"] == "01"
+    assert group.attrs["frames"] == 5 and group.attrs["sequence"] == "01"
+
+
+def test_windows_cover_every_pair_once() -> None:
+    assert windows(5, 0) == [Window(0, range(4))]
+    assert windows(5, 8) == [Window(0, range(4))]
+    runs = windows(10, 4)
+    assert runs == [
+        Window(0, range(3)),
+        Window(2, range(3, 5)),
+        Window(4, range(5, 7)),
+        Window(6, range(7, 9)),
+    ]
+    for frames, window in [(40, 4), (41, 5), (7, 2), (100, 10)]:
+        runs = windows(frames, window)
+        covered = [t for run in runs for t in run.pairs]
+        assert covered == list(range(frames - 1))
+        for run in runs:
+            assert run.last - run.first + 1 <= window and run.first >= 0
+            assert run.pairs.start - run.first >= (window - 1) // 2 or run.first == 0
+
+
+def test_windowed_pairs_equal_a_fresh_run_over_their_window(tmp_path: Path) -> None:
+    prep = prep_store(tmp_path / "01.zarr", frames=7)
+    net = network()
+    save_model(tmp_path / "model", net)
+    run_infer(prep, tmp_path / "model", tmp_path / "e.zarr", InferConfig(window=4))
+    embedding = zarr.open_group(tmp_path / "e.zarr", mode="r")["embedding"]
+    frames = torch.from_numpy(zarr.open_group(prep, mode="r")["image"][:])
+    with torch.no_grad():
+        clip = F.normalize(net(frames[2:6][None, :, None])[-1][0], dim=1)  # frames 2..5
+    # The second run (frames 2..5) embeds pairs 3 and 4.
+    assert np.allclose(embedding[4, 1].astype(np.float32), clip[3].numpy(), atol=2e-3)
+    assert np.allclose(embedding[3, 0].astype(np.float32), clip[1].numpy(), atol=2e-3)
+    assert not np.array_equal(embedding[2, 1], embedding[3, 0])  # pair 2 comes from run 1
 
 
 def test_missing_model_is_named(tmp_path: Path) -> None:

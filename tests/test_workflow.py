@@ -51,8 +51,8 @@ def test_stores_of_every_stage(tiny_run: Path, dataset: str, shape: tuple) -> No
     prep = zarr.open_group(results / "prep/02.zarr", mode="r")
     assert prep["image"].shape == shape and prep["labels"].shape == shape
     embeddings = zarr.open_group(results / "embeddings/02.zarr", mode="r")["embedding"]
-    assert embeddings.shape == (shape[0], 4, *shape[1:]) and embeddings.dtype == np.float16
-    assert embeddings.chunks == (1, 4, *shape[1:])
+    assert embeddings.shape == (shape[0] - 1, 2, 4, *shape[1:])
+    assert embeddings.dtype == np.float16 and embeddings.chunks == (1, 2, 4, *shape[1:])
     pairs = zarr.open_group(results / "pairs/02.zarr", mode="r")["labels"]
     assert pairs.shape == (shape[0] - 1, 2, *shape[1:])
     assert not list((results / "pairs").glob("02/chunk*.zarr"))  # temporary chunks removed

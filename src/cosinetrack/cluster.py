@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from cosinetrack.config import ClusterConfig
@@ -98,10 +99,25 @@ def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
     return out
 
 
+def assign_noise(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Give each noise point (-1) the cluster of its nearest clustered point in feature space."""
+    noise = labels < 0
+    if not noise.any() or noise.all():
+        return labels
+    _, nearest = cKDTree(features[~noise]).query(features[noise])
+    labels = labels.copy()
+    labels[noise] = labels[~noise][nearest]
+    return labels
+
+
 def cluster_points(unit: np.ndarray, mask: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
     """HDBSCAN cluster ids (1.., 0 = noise) of the masked pixels of a pair, as a (2, H, W) image."""
+    features = pair_features(unit, mask, cfg.coordinate_factor)
+    labels = hdbscan_labels(features, cfg)
+    if cfg.noise == "nearest":
+        labels = assign_noise(features, labels)
     clusters = np.zeros(mask.shape, dtype=np.int64)
-    clusters[mask] = hdbscan_labels(pair_features(unit, mask, cfg.coordinate_factor), cfg) + 1
+    clusters[mask] = labels + 1
     return clusters
 
 
@@ -139,11 +155,13 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
     """Check an embeddings store against its own record; return the background direction."""
     if "embedding" not in group:
         raise ValueError(f"{path}: no `embedding` array; rerun the `infer` rule")
-    frames, dim, height, width = group["embedding"].shape
+    pairs, two, dim, height, width = group["embedding"].shape
+    frames = pairs + 1
     recorded = tuple(group.attrs.get(key) for key in ("frames", "height", "width"))
-    if recorded != (frames, height, width):
+    if two != 2 or recorded != (frames, height, width):
         raise ValueError(
-            f"{path}: embedding shape {(frames, height, width)} != recorded {recorded}"
+            f"{path}: embedding of {pairs} pairs of {height}x{width} does not match the recorded "
+            f"{recorded[0]} frames of {recorded[1]}x{recorded[2]}; rerun `infer`"
         )
     background = np.asarray(group.attrs.get("background_direction", []), dtype=np.float32)
     if background.shape != (dim,):
@@ -151,8 +169,6 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
             f"{path}: background direction of length {background.size} for {dim}-D embeddings; "
             f"the model does not match these embeddings, rerun `infer`"
         )
-    if frames < 2:
-        raise ValueError(f"{path}: {frames} frame(s); tracking needs at least 2")
     return background
 
 
@@ -161,7 +177,8 @@ def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0)
     group = open_store(embeddings, "embeddings")
     background = check_embeddings(group, embeddings)
     embedding = group["embedding"]
-    frames, _, height, width = embedding.shape
+    frames = embedding.shape[0] + 1
+    height, width = embedding.shape[-2:]
     pairs = chunk_pairs(frames, cfg.chunk_pairs, chunk)
     if not pairs:
         raise ValueError(
@@ -181,7 +198,7 @@ def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0)
             tqdm(pairs, desc=f"cluster {Path(embeddings).stem}:{chunk}", mininterval=10)
         ):
             start = time.perf_counter()
-            unit = np.asarray(embedding[t : t + 2], dtype=np.float32)  # (2, D, H, W)
+            unit = np.asarray(embedding[t], dtype=np.float32)  # (2, D, H, W)
             labels[i], n = cluster_pair(unit, background, cfg)
             points.append(n)
             seconds.append(round(time.perf_counter() - start, 4))

@@ -11,6 +11,7 @@ edge, where zero padding distorts the features, is never used.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,62 @@ class TiledStream:
         return torch.cat(pieces, dim=1)  # (D, H, W)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A run of the network from zero memory over frames first..last that embeds some pairs."""
+
+    first: int
+    pairs: range  # pair t is frames (t, t + 1); all lie within first..pairs.stop
+
+    @property
+    def last(self) -> int:
+        """The last frame the run needs."""
+        return self.pairs.stop
+
+
+def windows(frames: int, window: int) -> list[Window]:
+    """Cover the pairs of a sequence with runs of `window` frames (0: one run over everything).
+
+    The first run embeds all its pairs; every later run starts from zero memory, as training clips
+    do, and embeds only its last `window // 2` pairs, so each pair has at least (window - 1) // 2
+    frames of context and the network never runs longer than it was trained to.
+    """
+    pairs = frames - 1
+    if window == 0 or window >= frames:
+        return [Window(0, range(pairs))]
+    runs = [Window(0, range(window - 1))]
+    stride = max(1, window // 2)
+    while runs[-1].pairs.stop < pairs:
+        first_pair = runs[-1].pairs.stop
+        stop = min(first_pair + stride, pairs)
+        runs.append(Window(stop - window + 1, range(first_pair, stop)))
+    return runs
+
+
+def training_clip(model: TrainedModel) -> int:
+    """The clip length the model was trained on (its recurrent horizon)."""
+    return int(model.record.get("train_config", {}).get("clip_frames", 0))
+
+
+def embed_pairs(
+    image: zarr.Array,
+    stream_for: Callable[[], TiledStream],
+    runs: list[Window],
+    device: torch.device,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (t, unit embeddings of frames t and t+1 (2, D, H, W)) for every pair, in order."""
+    for run in runs:
+        stream, previous = stream_for(), None
+        for t in range(run.first, run.last + 1):
+            frame = torch.from_numpy(np.asarray(image[t])).to(device)  # (H, W)
+            current = stream(frame).to(torch.float16).cpu().numpy()  # (D, H, W)
+            if t - 1 in run.pairs:
+                yield t - 1, np.stack([previous, current])  # (2, D, H, W)
+            previous = current
+
+
 def run_infer(prep: Path, model_dir: Path, out: Path, cfg: InferConfig, threads: int = 1) -> None:
-    """Embed every frame of a preprocessed sequence into `out` (T, D, H, W) float16."""
+    """Embed every frame pair of a preprocessed sequence into `out` (T-1, 2, D, H, W) float16."""
     torch.set_num_threads(usable_threads(threads))
     device = choose_device(cfg.device)
     model = TrainedModel.from_folder(model_dir, device)
@@ -95,31 +150,39 @@ def run_infer(prep: Path, model_dir: Path, out: Path, cfg: InferConfig, threads:
     source = open_store(prep, "preprocessed")
     image = source["image"]
     frames, height, width = image.shape
-    stream = TiledStream(network, (height, width), cfg)
+    if frames < 2:
+        raise ValueError(f"{prep}: {frames} frame(s); tracking needs at least 2")
+    window = training_clip(model) if cfg.window is None else cfg.window
+    runs = windows(frames, window)
+    layout = TiledStream(network, (height, width), cfg)
     logger.info(
-        "embedding %s: %d frames of %dx%d on %s in %dx%d tiles",
+        "embedding %s: %d frames of %dx%d on %s in %dx%d tiles, %d runs of up to %d frames",
         prep,
         frames,
         height,
         width,
         device,
-        len(stream.rows),
-        len(stream.cols),
+        len(layout.rows),
+        len(layout.cols),
+        len(runs),
+        max(run.last - run.first + 1 for run in runs),
     )
     with atomic_path(out) as partial:
         group = zarr.open_group(partial, mode="w")
-        embedding = frame_array(
-            group, "embedding", (frames, model.embedding_dim, height, width), "float16"
-        )
-        for t in tqdm(range(frames), desc=f"infer {Path(prep).stem}", mininterval=10):
-            frame = torch.from_numpy(np.asarray(image[t])).to(device)  # (H, W)
-            embedding[t] = stream(frame).to(torch.float16).cpu().numpy()
+        shape = (frames - 1, 2, model.embedding_dim, height, width)
+        embedding = frame_array(group, "embedding", shape, "float16")
+        pairs = embed_pairs(image, lambda: TiledStream(network, (height, width), cfg), runs, device)
+        for t, pair in tqdm(
+            pairs, total=frames - 1, desc=f"infer {Path(prep).stem}", mininterval=10
+        ):
+            embedding[t] = pair
         group.attrs.update(
             {
                 "sequence": source.attrs.get("sequence", Path(prep).stem),
                 "frames": frames,
                 "height": height,
                 "width": width,
+                "window": window,
                 "background_direction": model.background_direction,
                 "model": str(Path(model_dir).resolve()),
                 "model_provenance": model.record.get("provenance", {}),
