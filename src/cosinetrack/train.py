@@ -63,7 +63,7 @@ def choose_device(device: str) -> torch.device:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
-    """Adam with L2 weight decay on convolution kernels only (not biases or norms), as the reference."""
+    """Adam with L2 weight decay on convolution kernels only (not biases or norms), as reference."""
     kernels = [p for p in model.parameters() if p.ndim == 4]
     biases = [p for p in model.parameters() if p.ndim != 4]
     groups = [
