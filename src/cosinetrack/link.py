@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
-from cosinetrack.resample import resize_labels_smooth
+from cosinetrack.resample import resize_labels
 from cosinetrack.store import frame_array, open_store
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def kept_frames(
     """Stream tracked frames at the original `shape`, with removed tracks set to background."""
     keep = {int(k): int(k) for k in tracks[:, 0]}
     for t in range(scratch.shape[0]):
-        yield resize_labels_smooth(relabel(np.asarray(scratch[t]), keep), shape)
+        yield resize_labels(relabel(np.asarray(scratch[t]), keep), shape)
 
 
 def write_tracks(

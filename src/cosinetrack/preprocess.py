@@ -22,7 +22,7 @@ from tqdm import tqdm
 from cosinetrack import ctc
 from cosinetrack.config import PreprocessConfig
 from cosinetrack.provenance import provenance
-from cosinetrack.resample import resize_image, resize_labels_nearest, scaled_shape
+from cosinetrack.resample import resize_image, resize_labels, scaled_shape
 from cosinetrack.store import atomic_path, frame_array
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def write_ground_truth(
         if seg is not None and seg.shape != tra.shape:
             raise ctc.CtcFormatError(f"{gt.seg[t]}: shape {seg.shape} differs from {tra.shape}")
         merged, next_id = merge_ground_truth(tra, seg, next_id)
-        labels[t] = resize_labels_nearest(merged.labels, shape[1:])
+        labels[t] = resize_labels(merged.labels, shape[1:])
         full_seg[t] = merged.full_seg
         unmatched += merged.unmatched
     group.create_array("full_seg", data=full_seg)
