@@ -18,6 +18,8 @@ from cosinetrack.config import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
 
 Command = Callable[[argparse.Namespace], None]
+# The workflow of this checkout (the package is installed from it in editable mode).
+SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 
 def load_config(path: Path | None) -> WorkflowConfig:
@@ -105,6 +107,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run_evaluate(args.res, args.gt, args.out, labels, load_config(args.config).evaluate)
 
 
+def cmd_repeats(args: argparse.Namespace) -> None:
+    """Rerun the whole workflow for several seeds and summarise every metric (mean and spread)."""
+    from cosinetrack.repeats import run_repeats
+
+    config = args.config or args.snakefile.parent / "config.yaml"
+    run_repeats(args.snakefile, config, args.seeds, args.out, args.cores)
+
+
 def add_command(
     sub: argparse._SubParsersAction, name: str, func: Command
 ) -> argparse.ArgumentParser:
@@ -179,6 +189,11 @@ def parser() -> argparse.ArgumentParser:
         "gt:ground-truth folder (e.g. data/02_GT)",
         "out:metrics CSV",
     )
+    repeats = add_command(sub, "repeats", cmd_repeats)
+    repeats.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to run")
+    repeats.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
+    repeats.add_argument("--snakefile", type=Path, default=SNAKEFILE, help="workflow to run")
+    paths(repeats, "out:folder for one run per seed and summary.csv")
     return main
 
 
