@@ -197,3 +197,12 @@ def test_short_parentless_tracks_are_dropped_unless_they_have_daughters() -> Non
     tracks = np.array([[1, 0, 0, 0], [2, 0, 5, 0], [3, 1, 1, 0], [4, 2, 2, 3], [5, 4, 4, 2]])
     kept = drop_short_tracks(tracks, min_length=2)
     assert kept[:, 0].tolist() == [2, 3, 4, 5]
+
+
+def test_noise_goes_to_the_nearest_cluster_or_to_background() -> None:
+    from cosinetrack.cluster import assign_noise
+
+    features = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [0.2, 0.1], [4.8, 5.0]])
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    assert assign_noise(features, labels).tolist() == [0, 0, 1, 1, 0, 1]
+    assert assign_noise(features, np.full(6, -1)).tolist() == [-1] * 6
