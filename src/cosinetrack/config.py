@@ -325,12 +325,22 @@ def without_null_alternatives(node: Any) -> Any:
         return [without_null_alternatives(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: without_null_alternatives(value) for key, value in node.items()}
+    node = {
+        key: without_nulls(value) if key == "default" else without_null_alternatives(value)
+        for key, value in node.items()
+    }
     options = node.get("anyOf", [])
     if len(options) == 2 and {"type": "null"} in options:
         rest = {key: value for key, value in node.items() if key not in ("anyOf", "default")}
         return {**next(option for option in options if option != {"type": "null"}), **rest}
     return node
+
+
+def without_nulls(value: Any) -> Any:
+    """Drop null entries from a default object: Snakemake fills defaults in, and null is not allowed."""
+    if not isinstance(value, dict):
+        return value
+    return {key: without_nulls(item) for key, item in value.items() if item is not None}
 
 
 def json_schema() -> dict[str, Any]:
