@@ -72,7 +72,7 @@ class PreprocessConfig(StageConfig):
 class ModelConfig(StageConfig):
     """Recurrent stacked hourglass network; the reference is 7 levels, 64 filters, 16 dimensions."""
 
-    levels: int = Field(5, ge=1, le=9)
+    levels: int = Field(4, ge=1, le=9)
     """Hourglass levels (resolutions); frames are padded to a multiple of 2**(levels-1)."""
     filters: int = Field(32, ge=4, le=256)
     """Convolution filters on every level (the reference keeps them constant)."""
@@ -80,7 +80,7 @@ class ModelConfig(StageConfig):
     """Number of embedding channels D per pixel."""
     stacks: int = Field(2, ge=1, le=4)
     """Stacked hourglasses; stack k>1 sees the image plus the normalised embeddings of stack k-1."""
-    norm: Literal["none", "group"] = "none"
+    norm: Literal["none", "group"] = "group"
     """Normalisation after each contracting and expanding convolution: none (the reference) or
     group normalisation (groups of 4 channels), which trains in fewer steps."""
 
@@ -88,22 +88,23 @@ class ModelConfig(StageConfig):
 class TrainConfig(StageConfig):
     """Training schedule, sampling, augmentation and loss settings."""
 
-    iterations: int = Field(1500, ge=1)
+    iterations: int = Field(1200, ge=1)
     """Optimiser steps."""
-    clip_frames: int = Field(5, ge=1, le=64)
+    clip_frames: int = Field(4, ge=1, le=64)
     """Consecutive frames per training clip (reference 10)."""
-    crop: int = Field(128, ge=16)
+    crop: int = Field(64, ge=16)
     """Side of the square random crop in pixels (padded frames smaller than this are an error)."""
-    batch_size: int = Field(1, ge=1, le=64)
+    batch_size: int = Field(4, ge=1, le=64)
     """Clips per optimiser step."""
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
     """Adam learning rate at the start."""
-    lr_decay_at: float = Field(0.7, gt=0.0, le=1.0)
+    lr_decay_at: float = Field(0.8, gt=0.0, le=1.0)
     """Fraction of the iterations after which the learning rate drops to a tenth."""
     weight_decay: float = Field(1e-5, ge=0.0)
     """L2 weight decay on convolution kernels."""
-    neighbour_radius: float = Field(24.0, ge=0.0)
-    """r_N in pixels: instances closer than this must get different embeddings."""
+    neighbour_radius: float = Field(3.0, ge=0.0)
+    """r_N in pixels of the working size: instances closer than this must get different embeddings
+    (small radii learn fastest; cells further apart are told apart by their pixel coordinates)."""
     max_instances: int = Field(32, ge=1, le=256)
     """Instances per clip that enter the loss (a random subset beyond this)."""
     intensity_shift: float = Field(0.15, ge=0.0, le=1.0)
@@ -154,9 +155,9 @@ class ClusterConfig(StageConfig):
     scope: Literal["pair", "component"] = "component"
     """Run HDBSCAN on all foreground pixels of a pair at once, or on each connected foreground
     region of the pair on its own (faster; instances never span regions anyway)."""
-    min_cluster_size: int = Field(40, ge=2)
+    min_cluster_size: int = Field(20, ge=2)
     """HDBSCAN min_cluster_size in pixels of the two-frame volume."""
-    min_samples: int = Field(20, ge=1)
+    min_samples: int = Field(5, ge=1)
     """HDBSCAN min_samples (density smoothing)."""
     selection_epsilon: float = Field(0.2, ge=0.0)
     """HDBSCAN cluster_selection_epsilon: clusters closer than this in feature space are not split,
@@ -165,10 +166,10 @@ class ClusterConfig(StageConfig):
     """Weight c of the (y, x) pixel coordinates appended to the embedding."""
     background_threshold: float = Field(0.5, gt=-1.0, lt=1.0)
     """Pixels whose cosine to the background direction exceeds this are background."""
-    noise: Literal["background", "nearest"] = "background"
+    noise: Literal["background", "nearest"] = "nearest"
     """What becomes of points HDBSCAN calls noise: background (the reference), or the cluster of
     the nearest clustered point (they are foreground by the background test already)."""
-    min_instance_size: int = Field(20, ge=0)
+    min_instance_size: int = Field(10, ge=0)
     """Connected components smaller than this (pixels, per frame pair) are dropped."""
     chunk_pairs: int = Field(20, ge=1)
     """Frame pairs per clustering job; chunks run as separate Snakemake jobs."""
