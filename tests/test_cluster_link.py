@@ -199,10 +199,35 @@ def test_short_parentless_tracks_are_dropped_unless_they_have_daughters() -> Non
     assert kept[:, 0].tolist() == [2, 3, 4, 5]
 
 
-def test_noise_goes_to_the_nearest_cluster_or_to_background() -> None:
+def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
     from cosinetrack.cluster import assign_noise
 
     features = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [0.2, 0.1], [4.8, 5.0]])
     labels = np.array([0, 0, 1, 1, -1, -1])
     assert assign_noise(features, labels).tolist() == [0, 0, 1, 1, 0, 1]
-    assert assign_noise(features, np.full(6, -1)).tolist() == [-1] * 6
+    assert assign_noise(features, np.full(6, -1)).tolist() == [0] * 6
+
+
+@pytest.mark.parametrize("scope", ["pair", "component"])
+@pytest.mark.parametrize("backend", ["hdbscan", "fast_hdbscan", "sklearn"])
+def test_every_backend_and_scope_finds_the_same_cells(
+    tmp_path: Path, backend: str, scope: str
+) -> None:
+    cfg = CLUSTER.model_copy(update={"backend": backend, "scope": scope, "selection_epsilon": 0.0})
+    cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 5, 3)]] * 3  # two touching, one alone
+    labels = masks(segment_and_track(tmp_path, cells, cfg))
+    assert len(table(tmp_path / "01_RES")) == 3
+    for t in range(3):
+        found = [labels[t, 24, 16], labels[t, 24, 32], labels[t, 8, 56]]
+        assert len(set(found)) == 3 and min(found) > 0
+
+
+@pytest.mark.parametrize("scope", ["pair", "component"])
+def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(tmp_path: Path, scope: str) -> None:
+    cfg = CLUSTER.model_copy(
+        update={"scope": scope, "noise": "nearest", "min_cluster_size": 60, "min_samples": 5}
+    )
+    cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 3, 3)]] * 3  # the last: ~29 px per frame
+    labels = masks(segment_and_track(tmp_path, cells, cfg))
+    assert labels[1, 8, 56] > 0
+    assert labels[1, 8, 56] not in (labels[1, 24, 16], labels[1, 24, 32])

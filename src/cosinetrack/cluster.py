@@ -100,9 +100,15 @@ def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def assign_noise(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Give each noise point (-1) the cluster of its nearest clustered point in feature space."""
+    """Give each noise point (-1) the cluster of its nearest clustered point in feature space.
+
+    Points without any cluster to join become one cluster: they passed the background test, and
+    a region HDBSCAN finds no structure in (one small cell) is one instance, not background.
+    """
     noise = labels < 0
-    if not noise.any() or noise.all():
+    if noise.all():
+        return np.zeros_like(labels)
+    if not noise.any():
         return labels
     _, nearest = cKDTree(features[~noise]).query(features[noise])
     labels = labels.copy()
