@@ -1,0 +1,131 @@
+"""Clustering choices side by side: time, points per second, and the SEG/DET/TRA each one scores.
+
+Run after the workflow (it reuses the embeddings and prep stores the workflow wrote):
+
+    .venv/bin/python benchmarks/clustering.py --run . --dataset sim --sequence 02
+
+For every HDBSCAN implementation (`hdbscan`, `fast_hdbscan`, scikit-learn's `sklearn`) and scope
+(`pair`: every foreground pixel of a frame pair at once; `component`: each connected foreground
+component on its own) it clusters all frame pairs with the config's other cluster settings, links
+them with the config's link settings and scores the result with py-ctcmetrics against the
+sequence's ground truth. Each row gives the clustering seconds per pair, the foreground points
+clustered per second, SEG/DET/TRA and their difference from plain per-pair `hdbscan`, and whether
+both SEG and TRA stay within 0.005 of it (the condition for a default). Rows go to
+benchmarks/out/clustering.csv and are printed. Run it alone: timings on 2 cores are sensitive to
+any other load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import tempfile
+from pathlib import Path
+
+import pydantic
+import torch
+import yaml
+
+from cosinetrack.cluster import run_cluster, run_gather_pairs
+from cosinetrack.config import ClusterConfig, EvaluateConfig, LinkConfig
+from cosinetrack.evaluate import score
+from cosinetrack.link import run_link
+
+REPO = Path(__file__).resolve().parents[1]
+BACKENDS = ("hdbscan", "fast_hdbscan", "sklearn")
+SCOPES = ("pair", "component")
+TOLERANCE = 0.005
+
+
+def rounded(value: object) -> object:
+    """Floats to 4 decimals for printing and the CSV."""
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def variant(
+    cfg: ClusterConfig, link: LinkConfig, stores: dict[str, Path], work: Path
+) -> dict[str, float]:
+    """Cluster, link and score one clustering setting; seconds and points from the chunk store."""
+    import zarr
+
+    chunk, pairs, res = work / "chunk.zarr", work / "pairs.zarr", work / "01_RES"
+    for path in (chunk, pairs, res):
+        shutil.rmtree(path, ignore_errors=True)
+    frames = zarr.open_group(stores["embeddings"], mode="r")["embedding"].shape[0]
+    run_cluster(stores["embeddings"], chunk, cfg.model_copy(update={"chunk_pairs": frames}), 0)
+    attrs = zarr.open_group(chunk, mode="r").attrs
+    run_gather_pairs([chunk], pairs)
+    run_link(pairs, stores["prep"], res, link)
+    metrics = score(res, stores["gt"], EvaluateConfig())
+    seconds, points = sum(attrs["seconds"]), sum(attrs["points"])
+    return {
+        "pairs": len(attrs["seconds"]),
+        "s_per_pair": seconds / len(attrs["seconds"]),
+        "points_per_pair": points / len(attrs["points"]),
+        "points_per_s": points / seconds,
+        **{key: metrics[key] for key in ("SEG", "DET", "TRA")},
+    }
+
+
+def compare(settings: dict, stores: dict[str, Path], work: Path) -> list[dict]:
+    """Every backend and scope; differences against per-pair `hdbscan` (the first row)."""
+    link = LinkConfig(**settings.get("link", {}))
+    rows: list[dict] = []
+    for backend in BACKENDS:
+        for scope in SCOPES:
+            name = {"backend": backend, "scope": scope}
+            try:
+                cfg = ClusterConfig(**{**settings.get("cluster", {}), **name})
+            except pydantic.ValidationError as error:
+                rows.append({**name, "note": str(error.errors()[0]["msg"])})
+                print(rows[-1], flush=True)
+                continue
+            rows.append({**name, **variant(cfg, link, stores, work)})
+            print({k: rounded(v) for k, v in rows[-1].items()}, flush=True)
+    plain = rows[0]
+    for line in rows:
+        if "SEG" not in line:
+            continue
+        line["dSEG"], line["dTRA"] = line["SEG"] - plain["SEG"], line["TRA"] - plain["TRA"]
+        line["speedup"] = plain["s_per_pair"] / line["s_per_pair"]
+        line["same_answers"] = max(abs(line["dSEG"]), abs(line["dTRA"])) <= TOLERANCE
+    return rows
+
+
+def main() -> None:
+    """Run the comparison and write the CSV."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("."), help="the workflow's directory")
+    parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--dataset", default="sim")
+    parser.add_argument("--sequence", default="02")
+    parser.add_argument("--gt", type=Path, help="default: resources/datasets/DATASET/SEQ_GT")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/clustering.csv")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    results = args.run / "results" / args.dataset
+    stores = {
+        "embeddings": results / "embeddings" / f"{args.sequence}.zarr",
+        "prep": results / "prep" / f"{args.sequence}.zarr",
+        "gt": args.gt or args.run / "resources/datasets" / args.dataset / f"{args.sequence}_GT",
+    }
+    for name, path in stores.items():
+        if not path.exists():
+            parser.error(f"{name}: {path} does not exist; run the workflow first")
+    settings = yaml.safe_load(args.config.read_text()) or {}
+    with tempfile.TemporaryDirectory(prefix="cosinetrack-clustering-") as work:
+        rows = compare(settings, stores, Path(work))
+    columns = ["backend", "scope", "pairs", "s_per_pair", "points_per_pair", "points_per_s"]
+    columns += ["speedup", "SEG", "DET", "TRA", "dSEG", "dTRA", "same_answers", "note"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for line in rows:
+            writer.writerow({k: rounded(v) for k, v in line.items()})
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
