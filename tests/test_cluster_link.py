@@ -208,12 +208,14 @@ def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
     assert assign_noise(features, np.full(6, -1)).tolist() == [0] * 6
 
 
+@pytest.mark.parametrize("subsample", [1, 2])
 @pytest.mark.parametrize("scope", ["pair", "component"])
 @pytest.mark.parametrize("backend", ["hdbscan", "fast_hdbscan", "sklearn"])
-def test_every_backend_and_scope_finds_the_same_cells(
-    tmp_path: Path, backend: str, scope: str
+def test_every_backend_scope_and_subsample_finds_the_same_cells(
+    tmp_path: Path, backend: str, scope: str, subsample: int
 ) -> None:
-    cfg = CLUSTER.model_copy(update={"backend": backend, "scope": scope, "selection_epsilon": 0.0})
+    settings = {"backend": backend, "scope": scope, "subsample": subsample}
+    cfg = CLUSTER.model_copy(update={**settings, "selection_epsilon": 0.0})
     cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 5, 3)]] * 3  # two touching, one alone
     labels = masks(segment_and_track(tmp_path, cells, cfg))
     assert len(table(tmp_path / "01_RES")) == 3
@@ -222,12 +224,26 @@ def test_every_backend_and_scope_finds_the_same_cells(
         assert len(set(found)) == 3 and min(found) > 0
 
 
+@pytest.mark.parametrize("subsample", [1, 2])
 @pytest.mark.parametrize("scope", ["pair", "component"])
-def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(tmp_path: Path, scope: str) -> None:
-    cfg = CLUSTER.model_copy(
-        update={"scope": scope, "noise": "nearest", "min_cluster_size": 60, "min_samples": 5}
-    )
+def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(
+    tmp_path: Path, scope: str, subsample: int
+) -> None:
+    settings = {"scope": scope, "subsample": subsample, "noise": "nearest"}
+    cfg = CLUSTER.model_copy(update={**settings, "min_cluster_size": 60, "min_samples": 5})
     cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 3, 3)]] * 3  # the last: ~29 px per frame
     labels = masks(segment_and_track(tmp_path, cells, cfg))
     assert labels[1, 8, 56] > 0
     assert labels[1, 8, 56] not in (labels[1, 24, 16], labels[1, 24, 32])
+
+
+def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> None:
+    from cosinetrack.cluster import grid_sample, spread_labels
+
+    mask = np.zeros((2, 4, 4), bool)
+    mask[0, :, :2] = mask[1, :, 2:] = True  # left half in frame t, right half in t+1
+    sample = grid_sample(mask, 2)
+    assert sample.sum() == 4  # rows 0 and 2, columns 0 (frame t) and 2 (frame t+1)
+    features = np.r_[np.arange(8), np.arange(8) + 100.0][:, None]  # frames far apart
+    labels = spread_labels(features, sample, np.array([0, 0, 1, 1]))
+    assert labels.tolist() == [0] * 8 + [1] * 8

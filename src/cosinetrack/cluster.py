@@ -116,10 +116,38 @@ def assign_noise(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def grid_sample(mask: np.ndarray, step: int) -> np.ndarray:
+    """Which masked pixels (in `pair_features` order) lie on every `step`-th row and column."""
+    _, y, x = np.nonzero(mask)
+    return (y % step == 0) & (x % step == 0)
+
+
+def spread_labels(features: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Labels of all rows: sampled rows keep theirs, the others take their nearest sampled row's."""
+    if sample.all():
+        return labels
+    spread = np.full(len(features), -1, dtype=np.int64)
+    if sample.any():
+        spread[sample] = labels
+        _, nearest = cKDTree(features[sample]).query(features[~sample])
+        spread[~sample] = labels[nearest]
+    return spread
+
+
+def sampled_labels(features: np.ndarray, sample: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
+    """HDBSCAN on the sampled rows (min_cluster_size scaled to the sample), spread to all rows."""
+    scaled = max(2, round(cfg.min_cluster_size / cfg.subsample**2))
+    labels = hdbscan_labels(features[sample], cfg.model_copy(update={"min_cluster_size": scaled}))
+    return spread_labels(features, sample, labels)
+
+
 def cluster_points(unit: np.ndarray, mask: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
     """HDBSCAN cluster ids (1.., 0 = noise) of the masked pixels of a pair, as a (2, H, W) image."""
     features = pair_features(unit, mask, cfg.coordinate_factor)
-    labels = hdbscan_labels(features, cfg)
+    if cfg.subsample > 1:
+        labels = sampled_labels(features, grid_sample(mask, cfg.subsample), cfg)
+    else:
+        labels = hdbscan_labels(features, cfg)
     if cfg.noise == "nearest":
         labels = assign_noise(features, labels)
     clusters = np.zeros(mask.shape, dtype=np.int64)

@@ -150,12 +150,15 @@ class InferConfig(StageConfig):
 class ClusterConfig(StageConfig):
     """Clustering of consecutive frame pairs into instances."""
 
-    backend: Literal["hdbscan", "fast_hdbscan", "sklearn"] = "fast_hdbscan"
-    """HDBSCAN implementation; all three give the same instances (benchmarks/clustering.py),
-    fast_hdbscan in the least time."""
+    backend: Literal["hdbscan", "fast_hdbscan", "sklearn"] = "hdbscan"
+    """HDBSCAN implementation; all give the same instances (benchmarks/clustering.py)."""
     scope: Literal["pair", "component"] = "component"
     """Run HDBSCAN on all foreground pixels of a pair at once, or on each connected foreground
     region of the pair on its own (faster; instances never span regions anyway)."""
+    subsample: int = Field(2, ge=1, le=8)
+    """Cluster only the pixels on every k-th row and column (k*k fewer points; min_cluster_size is
+    scaled to match); every other pixel joins the cluster of its nearest clustered pixel in
+    feature space."""
     min_cluster_size: int = Field(20, ge=2)
     """HDBSCAN min_cluster_size in pixels of the two-frame volume."""
     min_samples: int = Field(5, ge=1)
@@ -339,7 +342,7 @@ def without_null_alternatives(node: Any) -> Any:
 
 
 def without_nulls(value: Any) -> Any:
-    """Drop null entries from a default object: Snakemake fills defaults in, and null is not allowed."""
+    """Drop null entries from a default object: Snakemake fills defaults in, null is invalid."""
     if not isinstance(value, dict):
         return value
     return {key: without_nulls(item) for key, item in value.items() if item is not None}
