@@ -1,10 +1,13 @@
 """Network throughput: inference GFLOP/s and training clips/s, beside the machine's matmul rate.
 
-Run: .venv/bin/python benchmarks/network.py [--threads 2] [--out benchmarks/out/network.csv]
+Run: .venv/bin/python benchmarks/network.py [--threads 2] [--compile] [--out CSV]
 
 For the default (config.yaml) and the reference (config/reference.yaml) architectures it measures
   - forward FLOPs per frame (counted by torch.utils.flop_counter, multiply-add = 2 FLOPs),
   - streaming inference seconds per frame (state carried, channels-last, inference mode),
+  - with --compile, the same for the step compiled by TorchInductor with frozen weights (one fused
+    graph: convolutions with their ReLU, the GRU gates and concatenations fused; compiled once per
+    frame size, about a minute on 2 cores, cached across processes),
   - training seconds per step and clips per second (forward + loss + backward + Adam) at the
     configured crop and clip length,
 and the dense float32 matmul rate of this machine as the yardstick.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,19 +27,21 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.loss import stacked_loss
-from cosinetrack.model import StackedHourglass
+from cosinetrack.model import StackedHourglass, State
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Dense float32 matmul rate of this machine, the ceiling a convolution network can approach."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    start = time.perf_counter()
+    """Dense float32 matmul rate of this machine (best of `repeats`): the ceiling of a network."""
+    a, b, c = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
+    torch.mm(a, b, out=c)
+    best = float("inf")
     for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+        start = time.perf_counter()
+        torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
 
 
 def forward_flops(network: StackedHourglass, height: int, width: int) -> float:
@@ -56,6 +62,48 @@ def inference_seconds(network: StackedHourglass, height: int, width: int, frames
         for _ in range(frames):
             _, state = network.step(frame, state)
     return (time.perf_counter() - start) / frames
+
+
+Step = Callable[..., tuple[torch.Tensor, ...]]
+
+
+def compiled_step(network: StackedHourglass) -> Step:
+    """The streaming step as one graph compiled by TorchInductor with frozen (constant) weights.
+
+    The returned function maps (frame, *hidden) to (last stack's raw embedding, *new hidden), the
+    hidden states flattened stack by stack, level by level; zeros are the zero memory.
+    """
+    import torch._inductor.config as inductor
+
+    inductor.freezing = True  # weights become constants: conv + ReLU fuse, weights prepacked
+    levels = network.levels
+
+    def step(frame: torch.Tensor, *hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        stacks = [list(hidden[k : k + levels]) for k in range(0, len(hidden), levels)]
+        outputs, state = network.step(frame, State(stacks))
+        return (outputs[-1], *[h for per_stack in state.hidden for h in per_stack])
+
+    return torch.compile(step, dynamic=False)
+
+
+def compiled_inference_seconds(
+    network: StackedHourglass, height: int, width: int, frames: int
+) -> tuple[float, float]:
+    """(seconds per frame, seconds of the first call, compilation included) of the compiled step."""
+    network = network.to(memory_format=torch.channels_last).eval()
+    frame = torch.randn(1, 1, height, width).contiguous(memory_format=torch.channels_last)
+    step = compiled_step(network)
+    with torch.inference_mode():
+        _, state = network.step(frame, None)
+        hidden = [torch.zeros_like(h) for per_stack in state.hidden for h in per_stack]
+        start = time.perf_counter()
+        hidden = step(frame, *hidden)[1:]
+        first = time.perf_counter() - start
+        hidden = step(frame, *hidden)[1:]
+        start = time.perf_counter()
+        for _ in range(frames):
+            hidden = step(frame, *hidden)[1:]
+    return (time.perf_counter() - start) / frames, first
 
 
 def training_seconds(model: ModelConfig, train: TrainConfig, steps: int) -> float:
@@ -97,6 +145,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="inference frame side in pixels")
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="also time the compiled step")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/network.csv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -107,20 +156,35 @@ def main() -> None:
         flops = forward_flops(network, args.size, args.size)
         seconds = inference_seconds(network, args.size, args.size, args.frames)
         step = training_seconds(model, train, args.steps)
-        rows.append({
-            "model": name, "levels": model.levels, "filters": model.filters,
-            "embedding_dim": model.embedding_dim,
-            "parameters": sum(p.numel() for p in network.parameters()),
-            "frame": f"{args.size}x{args.size}", "gflop_per_frame": round(flops / 1e9, 2),
-            "infer_s_per_frame": round(seconds, 4),
-            "infer_gflops": round(flops / seconds / 1e9, 1),
-            "matmul_gflops": round(peak, 1),
-            "infer_fraction_of_matmul": round(flops / seconds / 1e9 / peak, 3),
-            "train_clip": f"{train.clip_frames}x{train.crop}x{train.crop}",
-            "train_s_per_step": round(step, 3),
-            "train_clips_per_s": round(train.batch_size / step, 3),
-            "threads": args.threads,
-        })
+        compiled = {}
+        if args.compile:
+            fused, first = compiled_inference_seconds(network, args.size, args.size, args.frames)
+            compiled = {
+                "compiled_s_per_frame": round(fused, 4),
+                "compiled_gflops": round(flops / fused / 1e9, 1),
+                "compiled_fraction_of_matmul": round(flops / fused / 1e9 / peak, 3),
+                "compile_s": round(first, 1),
+            }
+        rows.append(
+            {
+                "model": name,
+                "levels": model.levels,
+                "filters": model.filters,
+                "embedding_dim": model.embedding_dim,
+                "parameters": sum(p.numel() for p in network.parameters()),
+                "frame": f"{args.size}x{args.size}",
+                "gflop_per_frame": round(flops / 1e9, 2),
+                "infer_s_per_frame": round(seconds, 4),
+                "infer_gflops": round(flops / seconds / 1e9, 1),
+                "matmul_gflops": round(peak, 1),
+                "infer_fraction_of_matmul": round(flops / seconds / 1e9 / peak, 3),
+                **compiled,
+                "train_clip": f"{train.clip_frames}x{train.crop}x{train.crop}",
+                "train_s_per_step": round(step, 3),
+                "train_clips_per_s": round(train.batch_size / step, 3),
+                "threads": args.threads,
+            }
+        )
         print(rows[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as stream:
