@@ -1,9 +1,13 @@
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from cosinetrack.config import ModelConfig
 from cosinetrack.model import ConvGRU, StackedHourglass, State
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = {"levels": 3, "filters": 4, "embedding_dim": 3, "stacks": 2}
 
 
@@ -16,8 +20,8 @@ def net() -> StackedHourglass:
 def test_reference_parameter_count() -> None:
     gru = 3 * (9 * 128 * 64 + 64)
     assert sum(p.numel() for p in ConvGRU(64, 64).parameters()) == gru
-    cfg = ModelConfig(levels=7, filters=64, embedding_dim=16, stacks=2)
-    net = StackedHourglass.from_config(cfg)
+    reference = yaml.safe_load((REPO / "config/reference.yaml").read_text())["model"]
+    net = StackedHourglass.from_config(ModelConfig(**reference))
     assert sum(p.numel() for p in net.parameters()) == 4_088_352
 
 

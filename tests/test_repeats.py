@@ -48,7 +48,10 @@ def test_repeats_run_the_workflow_per_seed(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(TINY))
     cli.main(["repeats", "--config", str(config), "--seeds", "1", "2", "--out", str(tmp_path)])
     summary = pd.read_csv(tmp_path / "summary.csv", dtype={"sequence": str})
-    assert set(summary["seeds"]) == {2}
+    # Each metric counts the seeds that gave it a value: BC(i), CT and CCA are undefined on a
+    # sequence without divisions, which a 6-frame simulation may well be.
+    assert summary["seeds"].max() == 2
+    assert set(summary[summary["metric"].isin(["SEG", "DET", "TRA"])]["seeds"]) == {2}
     assert {"cosine", "baseline"} == set(summary["method"])
     seg = summary[(summary["metric"] == "SEG") & (summary["method"] == "baseline")]
     assert len(seg) == 1 and seg["min"].iloc[0] <= seg["mean"].iloc[0] <= seg["max"].iloc[0]

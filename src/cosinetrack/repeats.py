@@ -47,7 +47,11 @@ def run_seed(snakefile: Path, config: dict[str, Any], folder: Path, cores: int) 
 
 
 def summarise(tables: dict[int, Path]) -> pd.DataFrame:
-    """Mean, spread and range of every metric over the seeds' tables."""
+    """Mean, spread and range of every metric over the seeds' tables.
+
+    `seeds` counts the seeds that gave the metric a value (BC(i), CT and CCA are undefined on a
+    sequence without divisions).
+    """
     frames = [
         pd.read_csv(path, dtype={"sequence": str}).assign(seed=seed)
         for seed, path in tables.items()
