@@ -64,6 +64,8 @@ def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
         from hdbscan import HDBSCAN
     elif cfg.backend == "fast_hdbscan":
         from fast_hdbscan import HDBSCAN
+
+        extra = {"reproducible": True}  # its parallel Boruvka otherwise breaks ties by timing
     else:
         from sklearn.cluster import HDBSCAN
 
