@@ -1,6 +1,6 @@
 """Stage-by-stage benchmark: time, throughput and peak memory of every stage of the workflow.
 
-Run (the model folder holds model.pt; about 5 minutes on 2 cores without --workflow):
+Run (the model folder holds model.pt; about 4 minutes on 2 cores without --workflow):
 
     .venv/bin/python benchmarks/stages.py --model results/sim/model [--workflow] [--compile]
 
