@@ -24,13 +24,16 @@ import argparse
 import csv
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
 import pydantic
 import torch
 import yaml
+import zarr
 
-from cosinetrack.cluster import run_cluster, run_gather_pairs
+from cosinetrack.cluster import hdbscan_labels, run_cluster, run_gather_pairs
 from cosinetrack.config import ClusterConfig, EvaluateConfig, LinkConfig
 from cosinetrack.evaluate import score
 from cosinetrack.link import run_link
@@ -52,13 +55,12 @@ def variant(
     cfg: ClusterConfig, link: LinkConfig, stores: dict[str, Path], work: Path
 ) -> dict[str, float]:
     """Cluster, link and score one clustering setting; seconds and points from the chunk store."""
-    import zarr
-
     chunk, pairs, res = work / "chunk.zarr", work / "pairs.zarr", work / "01_RES"
     for path in (chunk, pairs, res):
         shutil.rmtree(path, ignore_errors=True)
-    frames = zarr.open_group(stores["embeddings"], mode="r")["embedding"].shape[0]
-    run_cluster(stores["embeddings"], chunk, cfg.model_copy(update={"chunk_pairs": frames}), 0)
+    every_pair = zarr.open_group(stores["embeddings"], mode="r")["embedding"].shape[0]
+    one_job = cfg.model_copy(update={"chunk_pairs": every_pair})
+    run_cluster(stores["embeddings"], chunk, one_job, 0)
     attrs = zarr.open_group(chunk, mode="r").attrs
     run_gather_pairs([chunk], pairs)
     run_link(pairs, stores["prep"], res, link)
@@ -75,12 +77,6 @@ def variant(
 
 def first_call(cfg: ClusterConfig) -> float:
     """Seconds of a backend's first call in a process (imports, numba compilation), paid per job."""
-    import time
-
-    import numpy as np
-
-    from cosinetrack.cluster import hdbscan_labels
-
     points = np.random.default_rng(0).normal(size=(500, 18))
     start = time.perf_counter()
     hdbscan_labels(points, cfg)

@@ -590,8 +590,10 @@ def main() -> None:
 
 def zarr_shape(prep: Path) -> tuple[int, int]:
     """The (height, width) of the frames in a prep store (the network's working size)."""
-    attrs = json.loads((prep / "zarr.json").read_text())["attributes"]
-    return int(attrs["height"]), int(attrs["width"])
+    import zarr
+
+    _, height, width = zarr.open_group(prep, mode="r")["image"].shape  # (T, H, W)
+    return height, width
 
 
 if __name__ == "__main__":
