@@ -33,12 +33,22 @@ logger = logging.getLogger(__name__)
 def iou_table(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IoU of every overlapping pair of labels in two label images: (labels of a, of b, IoU)."""
     a, b = a.ravel().astype(np.int64), b.ravel().astype(np.int64)
-    both = (a > 0) & (b > 0)
-    pairs, intersection = np.unique(np.stack([a[both], b[both]]), axis=1, return_counts=True)
     size_a = np.bincount(a, minlength=int(a.max(initial=0)) + 1)
     size_b = np.bincount(b, minlength=int(b.max(initial=0)) + 1)
-    union = size_a[pairs[0]] + size_b[pairs[1]] - intersection
-    return pairs[0], pairs[1], intersection / union
+    label_a, label_b, intersection = overlaps(a, b, len(size_b))
+    union = size_a[label_a] + size_b[label_b] - intersection
+    return label_a, label_b, intersection / union
+
+
+def overlaps(a: np.ndarray, b: np.ndarray, count_b: int) -> tuple[np.ndarray, ...]:
+    """Pixels shared by each overlapping pair of labels of flat label arrays a and b (b < count_b).
+
+    Pairs are counted as one integer key a * count_b + b: a flat unique is far faster than a
+    unique over the rows of a (2, N) array.
+    """
+    both = (a > 0) & (b > 0)
+    keys, intersection = np.unique(a[both] * count_b + b[both], return_counts=True)
+    return keys // count_b, keys % count_b, intersection
 
 
 def greedy_matches(reference: np.ndarray, labels: np.ndarray, threshold: float) -> dict[int, int]:
@@ -73,6 +83,7 @@ class Tracker:
     last: dict[int, int] = field(default_factory=dict)
     parent: dict[int, int] = field(default_factory=dict)
     window: deque[np.ndarray] = field(default_factory=deque)
+    sizes: deque[np.ndarray] = field(default_factory=deque)  # pixels per track in each window frame
     frame: int = -1
 
     def new_track(self, t: int, parent: int = 0) -> int:
@@ -103,20 +114,25 @@ class Tracker:
             for label in new:
                 self.find_parent(tracked, mapping[label], t)
         self.window.append(tracked)
+        self.sizes.append(np.bincount(tracked.ravel()))
         while len(self.window) > self.cfg.parent_frames:
             self.window.popleft()
+            self.sizes.popleft()
         return tracked
 
     def find_parent(self, tracked: np.ndarray, child: int, t: int) -> None:
         """Give a new track the parent its dilated first mask overlaps most; cut a living mother."""
-        mask = tracked == child
-        if self.cfg.parent_dilation > 0:
-            mask = ndimage.binary_dilation(mask, structure=disk(self.cfg.parent_dilation))
-        best, best_iou = 0, self.cfg.parent_iou
-        for frame in self.window:
-            candidates, _, iou = iou_table(frame, mask.astype(np.int64))
+        radius = self.cfg.parent_dilation
+        box = grown_box(ndimage.find_objects((tracked == child).astype(np.int8))[0], radius)
+        mask = tracked[box] == child  # the child and its dilation lie inside the grown box
+        if radius > 0:
+            mask = ndimage.binary_dilation(mask, structure=disk(radius))
+        area, best, best_iou = int(mask.sum()), 0, self.cfg.parent_iou
+        for frame, sizes in zip(self.window, self.sizes, strict=True):
+            candidates, shared = np.unique(frame[box][mask], return_counts=True)
+            iou = shared / (sizes[candidates] + area - shared)
             for candidate, value in zip(candidates, iou, strict=True):
-                if value > best_iou and candidate != child:
+                if candidate and candidate != child and value > best_iou:
                     best, best_iou = int(candidate), float(value)
         if not best:
             return
@@ -132,6 +148,11 @@ class Tracker:
         return np.array(
             [[k, self.first[k], self.last[k], self.parent[k]] for k in self.first], dtype=np.int64
         ).reshape(-1, 4)
+
+
+def grown_box(box: tuple[slice, ...], margin: int) -> tuple[slice, ...]:
+    """A bounding box grown by `margin` pixels on every side (clipped at 0; numpy clips the end)."""
+    return tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
 
 
 def drop_short_tracks(tracks: np.ndarray, min_length: int) -> np.ndarray:
