@@ -6,22 +6,25 @@ Run after the workflow (it reuses the embeddings and prep stores the workflow wr
 
 For every HDBSCAN implementation (`hdbscan`, `fast_hdbscan`, scikit-learn's `sklearn`), scope
 (`pair`: every foreground pixel of a frame pair at once; `component`: each connected foreground
-component on its own) and subsample (1: every pixel; 2: every second row and column, the rest
-joining their nearest clustered pixel) it clusters all frame pairs with the config's other
-cluster settings, links them with the config's link settings and scores the result with
-py-ctcmetrics against the sequence's ground truth. Each row gives the backend's first call in a
-process (paid once per clustering job: imports, numba compilation), the warm clustering seconds
-per pair, the foreground points clustered per second, the metrics, the difference of SEG, TRA
-and CHOTA from plain per-pair `hdbscan`, and whether all three stay within 0.005 of it (the
-condition for a default: SEG and TRA alone miss short false tracks, which CHOTA and MOTA count).
-Rows go to benchmarks/out/clustering.csv and are printed. Run it alone: timings on 2 cores are
-sensitive to any other load.
+component on its own), subsample (1: every pixel; 2: every second row and column, the rest joining
+their nearest clustered pixel) and, for `fast_hdbscan`, spanning tree (`knn_graph` 0: exact; 8:
+from each point's 8 nearest neighbours) it clusters all frame pairs (one job on all CPUs) with the
+config's other cluster settings, links them with the config's link settings and scores the result
+with py-ctcmetrics against the sequence's ground truth. Each row gives the backend's first call in
+a process (paid once per clustering job: imports, numba compilation), the warm clustering seconds
+per pair, the foreground points clustered per second, the metrics, the difference of SEG, TRA and
+CHOTA from plain per-pair `hdbscan`, and whether all three stay within 0.005 of it (the condition
+for a default: SEG and TRA alone miss short false tracks, which CHOTA and MOTA count). Rows go to
+benchmarks/out/clustering.csv and are printed. Run it alone: timings on 2 cores are sensitive to
+any other load.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
+import os
 import shutil
 import tempfile
 import time
@@ -42,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("hdbscan", "fast_hdbscan", "sklearn")
 SCOPES = ("pair", "component")
 SUBSAMPLES = (1, 2)
+KNN_GRAPHS = {"fast_hdbscan": (0, 8)}  # spanning tree over all pairs (0) or the 8-NN graph
 TOLERANCE = 0.005
 METRICS = ("SEG", "DET", "TRA", "LNK", "BC(1)", "CHOTA", "MOTA", "IDF1")
 
@@ -60,7 +64,7 @@ def variant(
         shutil.rmtree(path, ignore_errors=True)
     every_pair = zarr.open_group(stores["embeddings"], mode="r")["embedding"].shape[0]
     one_job = cfg.model_copy(update={"chunk_pairs": every_pair})
-    run_cluster(stores["embeddings"], chunk, one_job, 0)
+    run_cluster(stores["embeddings"], chunk, one_job, 0, threads=len(os.sched_getaffinity(0)))
     attrs = zarr.open_group(chunk, mode="r").attrs
     run_gather_pairs([chunk], pairs)
     run_link(pairs, stores["prep"], res, link)
@@ -84,27 +88,31 @@ def first_call(cfg: ClusterConfig) -> float:
 
 
 def compare(settings: dict, stores: dict[str, Path], work: Path) -> list[dict]:
-    """Every backend, scope and subsample; differences against per-pair `hdbscan` (the first row).
+    """Every backend, scope, subsample and spanning tree; differences from per-pair `hdbscan`.
 
-    Each backend is called once before its rows are timed, so that no row pays another's
-    first-call cost; that cost is its own column.
+    Plain per-pair `hdbscan` is the first row. Each backend and spanning tree is called once
+    before its rows are timed, so that no row pays another's first-call cost (its own column).
     """
     link = LinkConfig(**settings.get("link", {}))
     rows: list[dict] = []
+    warm: dict[tuple[str, int], float] = {}
     for backend in BACKENDS:
-        warm = None
-        for scope in SCOPES:
-            for subsample in SUBSAMPLES:
-                name = {"backend": backend, "scope": scope, "subsample": subsample}
-                try:
-                    cfg = ClusterConfig(**{**settings.get("cluster", {}), **name})
-                except pydantic.ValidationError as error:
-                    rows.append({**name, "note": str(error.errors()[0]["msg"])})
-                    print(rows[-1], flush=True)
-                    continue
-                warm = first_call(cfg) if warm is None else warm
-                rows.append({**name, "first_call_s": warm, **variant(cfg, link, stores, work)})
-                print({k: rounded(v) for k, v in rows[-1].items()}, flush=True)
+        for scope, subsample, knn_graph in itertools.product(
+            SCOPES, SUBSAMPLES, KNN_GRAPHS.get(backend, (0,))
+        ):
+            name = {"backend": backend, "scope": scope, "subsample": subsample}
+            name["knn_graph"] = knn_graph
+            try:
+                cfg = ClusterConfig(**{**settings.get("cluster", {}), **name})
+            except pydantic.ValidationError as error:
+                rows.append({**name, "note": str(error.errors()[0]["msg"])})
+                print(rows[-1], flush=True)
+                continue
+            if (backend, knn_graph) not in warm:
+                warm[backend, knn_graph] = first_call(cfg)
+            first = warm[backend, knn_graph]
+            rows.append({**name, "first_call_s": first, **variant(cfg, link, stores, work)})
+            print({k: rounded(v) for k, v in rows[-1].items()}, flush=True)
     plain = rows[0]
     for line in rows:
         if "SEG" not in line:
@@ -140,7 +148,7 @@ def main() -> None:
     settings = yaml.safe_load(args.config.read_text()) or {}
     with tempfile.TemporaryDirectory(prefix="cosinetrack-clustering-") as work:
         rows = compare(settings, stores, Path(work))
-    columns = ["backend", "scope", "subsample", "first_call_s", "pairs", "s_per_pair"]
+    columns = ["backend", "scope", "subsample", "knn_graph", "first_call_s", "pairs", "s_per_pair"]
     columns += ["points_per_pair", "points_per_s"]
     columns += ["speedup", *METRICS, "dSEG", "dTRA", "dCHOTA", "same_answers", "note"]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ Run (the model folder holds model.pt; about 4 minutes on 2 cores without --workf
 On a standard simulated sequence (512x512 pixels, radius 21: about 60 nuclei at the default
 density, `--frames` frames) every stage runs in a fresh subprocess with the settings of the config
 file (`--config`, default config.yaml; `--set section.key=value` overrides one): simulate,
-preprocess, infer, cluster (one job over all pairs, then gather), link, and the baseline for
+preprocess, infer, cluster (as the workflow runs it on a long sequence: the pairs cut into
+`--threads` chunks, single-thread jobs that run at once, then gathered), link, and the baseline for
 reference. Each row gives the stage's wall time per frame (per frame pair for cluster), the peak
 resident memory of its process (`os.wait4`), and
 
@@ -74,7 +75,7 @@ IMPORTS = {
     "preprocess": ["cosinetrack.preprocess"],
     "infer": ["torch", "cosinetrack.infer"],
     "cluster": ["hdbscan", "fast_hdbscan", "sklearn.cluster", "cosinetrack.cluster"],
-    "link": ["cosinetrack.link"],
+    "link": ["cosinetrack.link", "ctc_metrics.metrics"],
     "baseline": ["cosinetrack.baseline"],
     "network": ["torch", "cosinetrack.model"],
 }
@@ -168,27 +169,22 @@ def work_infer(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def work_cluster(p: dict[str, Any]) -> dict[str, Any]:
-    """Cluster all pairs as one job (then gather, untimed); points and seconds from the store."""
+    """Cluster one chunk of pairs as one single-thread job; points and seconds from its store."""
     import zarr
 
-    from cosinetrack.cluster import run_cluster, run_gather_pairs
+    from cosinetrack.cluster import run_cluster
     from cosinetrack.config import ClusterConfig
 
-    pairs = p["frames"] - 1
-    cfg = ClusterConfig(**{**p["cluster"], "chunk_pairs": pairs})
-    chunk = Path(p["pairs"]).with_suffix(".chunk.zarr")
-    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, 0))
+    cfg = ClusterConfig(**{**p["cluster"], "chunk_pairs": p["chunk_pairs"]})
+    chunk = Path(p["chunk_store"])
+    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, p["chunk"], 1))
     attrs = zarr.open_group(chunk, mode="r").attrs
-    gather = timed(lambda: run_gather_pairs([chunk], Path(p["pairs"])))
-    points = sum(attrs["points"])
     return {
         "unit": "pair",
-        "items": pairs,
+        "items": attrs["pairs"],
         "seconds": seconds,
-        "points": points,
-        "points_per_s": points / sum(attrs["seconds"]),
-        "note": f"{cfg.backend}/{cfg.scope}, {points / pairs:.0f} points per pair, "
-        f"gather {gather:.2f} s",
+        "points": sum(attrs["points"]),
+        "pair_seconds": sum(attrs["seconds"]),
     }
 
 
@@ -266,27 +262,67 @@ def worker(stage: str, payload: str) -> None:
 # --- Parent side: runs the workers ----------------------------------------------------------------
 
 
-def run_worker(stage: str, payload: dict[str, Any], log: Path) -> dict[str, Any]:
-    """Run a stage in a fresh subprocess; add its own peak RSS (MiB, from wait4)."""
+def start_worker(stage: str, payload: dict[str, Any], log: Path) -> subprocess.Popen:
+    """Start a stage in a fresh subprocess, its stderr to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        stage,
-        json.dumps(payload),
-    ]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", stage]
     with log.open("w") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        assert process.stdout is not None
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        return subprocess.Popen(
+            [*command, json.dumps(payload)], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+
+
+def finish_worker(stage: str, process: subprocess.Popen, log: Path) -> dict[str, Any]:
+    """Wait for a stage's subprocess; its result plus its own peak RSS (MiB, from wait4)."""
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
         raise RuntimeError(f"stage {stage} failed ({process.returncode}); {log}:\n{tail}")
     result = json.loads(output.strip().splitlines()[-1])
     return {**result, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def run_worker(stage: str, payload: dict[str, Any], log: Path) -> dict[str, Any]:
+    """Run a stage in a fresh subprocess and return its measurements."""
+    return finish_worker(stage, start_worker(stage, payload, log), log)
+
+
+def run_cluster_jobs(payload: dict[str, Any], folder: Path, jobs: int) -> dict[str, Any]:
+    """Cluster as the workflow does on a long sequence: single-thread chunk jobs, `jobs` at once.
+
+    The pairs are cut into `jobs` chunks that run concurrently, each in its own process (the
+    `cluster` rule has one thread; Snakemake runs as many chunks as it has cores). The stage's
+    time is the longest job's, its memory the largest job's; the chunks are then gathered.
+    """
+    from cosinetrack.cluster import chunk_count, run_gather_pairs
+
+    pairs = payload["frames"] - 1
+    size = -(-pairs // jobs)
+    started = []
+    for chunk in range(chunk_count(payload["frames"], size)):
+        store = folder / f"pairs.chunk{chunk}.zarr"
+        job = {**payload, "chunk": chunk, "chunk_pairs": size, "chunk_store": str(store)}
+        log = folder / "logs" / f"cluster{chunk}.log"
+        started.append((store, log, start_worker("cluster", job, log)))
+    results = [finish_worker("cluster", process, log) for _, log, process in started]
+    gather = timed(lambda: run_gather_pairs([s for s, _, _ in started], Path(payload["pairs"])))
+    points = sum(r["points"] for r in results)
+    return {
+        "unit": "pair",
+        "items": pairs,
+        "seconds": max(r["seconds"] for r in results),
+        "points": points,
+        # jobs run at once, so their rates add up
+        "points_per_s": sum(r["points"] / r["pair_seconds"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "start_rss_mb": max(r["start_rss_mb"] for r in results),
+        "note": f"{payload['cluster']['backend']}/{payload['cluster']['scope']}/knn_graph "
+        f"{payload['cluster']['knn_graph']}, {len(results)} jobs of 1 thread at once, "
+        f"{points / pairs:.0f} points per pair, gather {gather:.2f} s",
+    }
 
 
 def row(sequence: str, frames: int, stage: str, result: dict[str, Any], threads: int) -> dict:
@@ -377,7 +413,10 @@ def run_sequence(
     for stage in ["simulate", "preprocess", *stages]:
         if stage == "baseline":
             payload["res"] = str(folder / "baseline_RES")
-        result = run_worker(stage, payload, folder / "logs" / f"{stage}.log")
+        if stage == "cluster":
+            result = run_cluster_jobs(payload, folder, args.threads)
+        else:
+            result = run_worker(stage, payload, folder / "logs" / f"{stage}.log")
         rows.append(row(name, sim["frames"], stage, result, args.threads))
         print(format_row(rows[-1]), flush=True)
     return rows

@@ -104,6 +104,25 @@ def test_division_gives_two_daughters_and_a_mother_that_ends_before_them(tmp_pat
     assert {labels[4, 24, 25], labels[4, 24, 39]} == {2, 3}
 
 
+def test_division_at_the_frame_edge_finds_the_mother(tmp_path: Path) -> None:
+    mother = [(6, 20, 7, 1)]  # cut by the top edge, as are her daughters
+    daughters = [(5, 14, 5, 1), (5, 26, 5, 2)]
+    rows = table(segment_and_track(tmp_path, [mother] * 3 + [daughters] * 3))
+    assert sorted(r for r in rows if r[0] != 1) == [[2, 3, 5, 1], [3, 3, 5, 1]]
+
+
+def test_iou_table_counts_overlaps_of_large_labels() -> None:
+    from cosinetrack.link import iou_table
+
+    a = np.zeros((4, 8), np.int64)
+    a[:, :4], a[:, 4:] = 70_000, 3
+    b = np.zeros((4, 8), np.int64)
+    b[:, 2:6] = 65_000  # half of each label of a
+    ref, lab, iou = iou_table(a, b)
+    assert ref.tolist() == [3, 70_000] and lab.tolist() == [65_000] * 2
+    assert np.allclose(iou, 8 / 24)
+
+
 def test_appearing_and_disappearing_cells_start_and_end_tracks(tmp_path: Path) -> None:
     a, b = (12, 12, 6, 1), (36, 50, 6, 2)
     frames = [[a], [a], [a, b], [a, b], [a, b], [a]]
@@ -210,12 +229,16 @@ def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
 
 @pytest.mark.parametrize("subsample", [1, 2])
 @pytest.mark.parametrize("scope", ["pair", "component"])
-@pytest.mark.parametrize("backend", ["hdbscan", "fast_hdbscan", "sklearn"])
+@pytest.mark.parametrize(
+    ("backend", "knn_graph"),
+    [("hdbscan", 0), ("fast_hdbscan", 0), ("fast_hdbscan", 8), ("sklearn", 0)],
+)
 def test_every_backend_scope_and_subsample_finds_the_same_cells(
-    tmp_path: Path, backend: str, scope: str, subsample: int
+    tmp_path: Path, backend: str, knn_graph: int, scope: str, subsample: int
 ) -> None:
-    settings = {"backend": backend, "scope": scope, "subsample": subsample}
-    cfg = CLUSTER.model_copy(update={**settings, "selection_epsilon": 0.0})
+    settings = {"backend": backend, "knn_graph": knn_graph, "scope": scope}
+    settings |= {"subsample": subsample, "selection_epsilon": 0.0}
+    cfg = ClusterConfig(**{**CLUSTER.model_dump(), **settings})
     cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 5, 3)]] * 3  # two touching, one alone
     labels = masks(segment_and_track(tmp_path, cells, cfg))
     assert len(table(tmp_path / "01_RES")) == 3

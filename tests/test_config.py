@@ -72,6 +72,18 @@ def test_bad_dataset_name_is_refused() -> None:
         WorkflowConfig.model_validate({"datasets": {"bad/name": {"simulate": {}}}})
 
 
+def test_neighbour_graph_needs_fast_hdbscan_and_enough_neighbours() -> None:
+    from cosinetrack.config import ClusterConfig
+
+    with pytest.raises(ValidationError, match=r"knn_graph \(8\) needs backend fast_hdbscan"):
+        ClusterConfig(backend="hdbscan")
+    with pytest.raises(ValidationError, match=r"at least min_samples \(10\)"):
+        ClusterConfig(min_samples=10)
+    assert ClusterConfig(backend="hdbscan", knn_graph=0).knn_graph == 0
+    reference = yaml.safe_load((REPO / "config/reference.yaml").read_text())
+    assert WorkflowConfig.model_validate(reference).cluster.knn_graph == 0
+
+
 def test_stage_configs_are_frozen() -> None:
     with pytest.raises(ValidationError):
         TrainConfig().iterations = 3  # type: ignore[misc]

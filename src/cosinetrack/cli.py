@@ -74,7 +74,8 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     """Cluster one chunk of frame pairs of an embeddings store."""
     from cosinetrack.cluster import run_cluster
 
-    run_cluster(args.embeddings, args.out, load_config(args.config).cluster, args.chunk)
+    cfg = load_config(args.config).cluster
+    run_cluster(args.embeddings, args.out, cfg, args.chunk, args.threads)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -173,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
     paths(infer, "prep:preprocessed store", "model:model folder", "out:embeddings store")
     cluster = add_command(sub, "cluster", cmd_cluster)
     cluster.add_argument("--chunk", type=int, default=0, help="chunk of frame pairs to cluster")
+    cluster.add_argument("--threads", **threads)
     paths(cluster, "embeddings:embeddings store", "out:pair-labels chunk store")
     gather = add_command(sub, "gather", cmd_gather)
     paths(gather, "chunks+:chunk stores", "out:pair-labels store")

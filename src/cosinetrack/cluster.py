@@ -15,6 +15,7 @@ import math
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import zarr
 from scipy import ndimage
@@ -22,6 +23,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from cosinetrack.config import ClusterConfig
+from cosinetrack.machine import usable_threads
 from cosinetrack.provenance import provenance
 from cosinetrack.store import atomic_path, open_store
 
@@ -66,6 +68,8 @@ def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
         from fast_hdbscan import HDBSCAN
 
         extra = {"reproducible": True}  # its parallel Boruvka otherwise breaks ties by timing
+        if cfg.knn_graph:  # Kruskal on the neighbour graph: deterministic by construction
+            extra = {"algorithm": "kruskal", "knn_k": cfg.knn_graph}
     else:
         from sklearn.cluster import HDBSCAN
 
@@ -208,8 +212,12 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
     return background
 
 
-def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0) -> None:
+def run_cluster(
+    embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0, threads: int = 1
+) -> None:
     """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`."""
+    # fast_hdbscan's numba code otherwise starts a thread per CPU of the machine, not of the job
+    numba.set_num_threads(min(usable_threads(threads), numba.config.NUMBA_NUM_THREADS))
     group = open_store(embeddings, "embeddings")
     background = check_embeddings(group, embeddings)
     embedding = group["embedding"]

@@ -31,6 +31,7 @@ from cosinetrack.clips import (
 )
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.loss import LossTerms, stacked_loss
+from cosinetrack.machine import usable_threads
 from cosinetrack.model import StackedHourglass
 from cosinetrack.provenance import config_hash, provenance
 
@@ -46,11 +47,6 @@ LOG_COLUMNS = (
     "learning_rate",
     "seconds",
 )
-
-
-def usable_threads(requested: int) -> int:
-    """Cap a thread count at the CPUs this process may use (Snakemake's --cores may exceed it)."""
-    return max(1, min(requested, len(os.sched_getaffinity(0))))
 
 
 def choose_device(device: str) -> torch.device:

@@ -9,6 +9,7 @@ rule cluster:
         "results/{dataset}/benchmarks/cluster/{seq}/chunk{chunk}.tsv"
     conda:
         "../../envs/cpu.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

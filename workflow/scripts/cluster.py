@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output[0]),
         ClusterConfig(**snakemake.params.cluster),
         chunk=int(snakemake.wildcards.chunk),
+        threads=snakemake.threads,
     )
