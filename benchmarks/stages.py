@@ -34,6 +34,7 @@ import argparse
 import csv
 import importlib
 import json
+import math
 import os
 import resource
 import shutil
@@ -300,7 +301,7 @@ def run_cluster_jobs(payload: dict[str, Any], folder: Path, jobs: int) -> dict[s
     from cosinetrack.cluster import chunk_count, run_gather_pairs
 
     pairs = payload["frames"] - 1
-    size = -(-pairs // jobs)
+    size = math.ceil(pairs / jobs)
     started = []
     for chunk in range(chunk_count(payload["frames"], size)):
         store = folder / f"pairs.chunk{chunk}.zarr"

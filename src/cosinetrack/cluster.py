@@ -114,11 +114,16 @@ def assign_noise(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     noise = labels < 0
     if noise.all():
         return np.zeros_like(labels)
-    if not noise.any():
+    return nearest_labels(features, labels, ~noise)
+
+
+def nearest_labels(features: np.ndarray, labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Labels where every row not `known` takes the label of its nearest known row."""
+    if known.all() or not known.any():
         return labels
-    _, nearest = cKDTree(features[~noise]).query(features[noise])
+    _, nearest = cKDTree(features[known]).query(features[~known])
     labels = labels.copy()
-    labels[noise] = labels[~noise][nearest]
+    labels[~known] = labels[known][nearest]
     return labels
 
 
@@ -130,14 +135,9 @@ def grid_sample(mask: np.ndarray, step: int) -> np.ndarray:
 
 def spread_labels(features: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Labels of all rows: sampled rows keep theirs, the others take their nearest sampled row's."""
-    if sample.all():
-        return labels
     spread = np.full(len(features), -1, dtype=np.int64)
-    if sample.any():
-        spread[sample] = labels
-        _, nearest = cKDTree(features[sample]).query(features[~sample])
-        spread[~sample] = labels[nearest]
-    return spread
+    spread[sample] = labels
+    return nearest_labels(features, spread, sample)
 
 
 def sampled_labels(features: np.ndarray, sample: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
