@@ -12,17 +12,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Every library that shapes the masks, tracks, scores or exports (fast_hdbscan clusters by default,
+# numba compiles it, scikit-learn holds the HDBSCAN backend and neighbour search, geff writes the
+# tracks graph).
 PACKAGES = (
     "cosinetrack",
     "torch",
     "numpy",
     "scipy",
     "scikit-image",
+    "scikit-learn",
     "zarr",
     "tifffile",
     "hdbscan",
+    "fast_hdbscan",
+    "numba",
     "py-ctcmetrics",
     "pandas",
+    "geff",
     "snakemake",
 )
 

@@ -1,0 +1,87 @@
+"""Every third-party package the package imports is declared, locked and recorded in provenance."""
+
+import ast
+import re
+import sys
+import tomllib
+from importlib import metadata
+
+from conftest import REPO
+from test_envs import canonical, lock
+
+from cosinetrack.provenance import provenance
+
+SOURCE = REPO / "src" / "cosinetrack"
+
+
+def imported_modules() -> dict[str, set[str]]:
+    """Top-level names of every absolute import under src/cosinetrack (lazy ones too), by file."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], set()).add(path.name)
+    return found
+
+
+def third_party_distributions() -> dict[str, str]:
+    """Map each imported third-party module to its (canonical) distribution name."""
+    owners = metadata.packages_distributions()
+    modules = {
+        name
+        for name in imported_modules()
+        if name not in sys.stdlib_module_names and name != "cosinetrack"
+    }
+    missing = sorted(name for name in modules if name not in owners)
+    assert not missing, f"imported but not installed: {missing}"
+    return {name: canonical(owners[name][0]) for name in sorted(modules)}
+
+
+def declared() -> set[str]:
+    """Canonical names of the dependencies pyproject.toml declares."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {canonical(re.match(r"[A-Za-z0-9_.\-]+", d).group()) for d in project["dependencies"]}
+
+
+def test_the_walk_finds_lazy_and_nested_imports() -> None:
+    modules = imported_modules()
+    assert {"fast_hdbscan", "numba", "sklearn", "geff", "torch", "PIL"} <= modules.keys()
+    assert "cluster.py" in modules["sklearn"]  # imported inside a function
+    distributions = third_party_distributions()
+    assert distributions["sklearn"] == "scikit-learn" and distributions["PIL"] == "pillow"
+    assert distributions["fast_hdbscan"] == "fast-hdbscan" and distributions["yaml"] == "pyyaml"
+
+
+def test_every_imported_package_is_declared_in_pyproject() -> None:
+    undeclared = {m: d for m, d in third_party_distributions().items() if d not in declared()}
+    assert undeclared == {}
+
+
+def test_every_imported_package_is_pinned_in_the_lock() -> None:
+    pins = lock()
+    unpinned = {m: d for m, d in third_party_distributions().items() if d not in pins}
+    assert unpinned == {}
+
+
+def test_provenance_records_every_library_behind_the_masks() -> None:
+    packages = provenance()["packages"]
+    for name in (
+        "fast_hdbscan",
+        "numba",
+        "scikit-learn",
+        "geff",
+        "hdbscan",
+        "scikit-image",
+        "scipy",
+        "torch",
+        "zarr",
+    ):
+        assert packages[name] == metadata.version(name), name
+    assert packages["geff"] == lock()["geff"] == "1.1.5.1.1"
+    assert packages["numba"] == lock()["numba"]
