@@ -20,6 +20,7 @@ include: "workflow/rules/infer.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/link.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

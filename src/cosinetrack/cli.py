@@ -108,6 +108,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     run_evaluate(args.res, args.gt, args.out, labels, load_config(args.config).evaluate)
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    """Export a CTC result folder as a GEFF tracks graph and a napari-ready object table."""
+    from cosinetrack.export import run_export
+
+    run_export(args.res, args.geff, args.objects)
+
+
 def cmd_repeats(args: argparse.Namespace) -> None:
     """Rerun the whole workflow for several seeds and summarise every metric (mean and spread)."""
     from cosinetrack.repeats import run_repeats
@@ -190,6 +197,13 @@ def parser() -> argparse.ArgumentParser:
         "res:CTC result folder",
         "gt:ground-truth folder (e.g. data/02_GT)",
         "out:metrics CSV",
+    )
+    export = add_command(sub, "export", cmd_export)
+    paths(
+        export,
+        "res:CTC result folder",
+        "geff:GEFF store to write (e.g. 02.geff.zarr)",
+        "objects:object table CSV to write",
     )
     repeats = add_command(sub, "repeats", cmd_repeats)
     repeats.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to run")

@@ -138,6 +138,7 @@ def benchmark_files(cfg: WorkflowConfig) -> list[str]:
             files += [f"{bench}/cluster/{seq}/{Path(c).stem}.tsv" for c in chunks]
             files += [f"{bench}/link/{seq}.tsv", f"{bench}/baseline/{seq}.tsv"]
             files += [f"{bench}/figures/{m}_{seq}.tsv" for m in METHODS]
+            files += [f"{bench}/export/{m}_{seq}.tsv" for m in METHODS]
             if has_ground_truth(name, dataset, seq):
                 files += [f"{bench}/evaluate/{m}_{seq}.tsv" for m in METHODS]
     return files
@@ -154,6 +155,8 @@ def targets(cfg: WorkflowConfig) -> list[str]:
             result_folder(name, method, sequence),
             f"results/{name}/figures/{method}_{sequence}_overlay.gif",
             f"results/{name}/figures/{method}_{sequence}_lineage.png",
+            f"results/{name}/{method}/{sequence}.geff.zarr",
+            f"results/{name}/{method}/{sequence}_objects.csv",
         )
     ]
     if metric_tables(cfg):
