@@ -96,3 +96,23 @@ def test_gpu_jobs_follow_the_device() -> None:
 
     assert gpus("cuda") == 1 and gpus("cpu") == 0
     assert gpus("auto") == int(Path("/dev/nvidiactl").exists())
+
+
+def test_shipped_config_holds_only_datasets() -> None:
+    """Every shipped value is a schema default, so a config naming a dataset runs as the default."""
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert list(shipped) == ["datasets"]
+    own = WorkflowConfig.model_validate({"datasets": {"mine": {"path": "/data"}}})
+    default = WorkflowConfig.model_validate(shipped)
+    assert own.model_dump(exclude={"datasets"}) == default.model_dump(exclude={"datasets"})
+
+
+def test_every_pixel_valued_setting_names_its_unit() -> None:
+    from cosinetrack.adapt import AREAS, INVERSE_LENGTHS, LENGTHS
+
+    for table in (LENGTHS, AREAS, INVERSE_LENGTHS, {"preprocess": ("sigma",), "train": ("crop",)}):
+        for section, keys in table.items():
+            model = type(getattr(WorkflowConfig.model_fields[section], "default"))
+            for key in keys:
+                text = model.model_fields[key].description
+                assert "pixels of the" in text or "per pixel of" in text, f"{section}.{key}"

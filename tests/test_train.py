@@ -32,11 +32,15 @@ def test_training_writes_the_model_folder(prep: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     run_train([prep], out, MODEL, TRAIN)
     assert sorted(p.name for p in out.iterdir()) == [
+        "candidates",
         "config.yaml",
         "loss.png",
         "model.pt",
         "train_log.csv",
     ]
+    # train.candidates [0.8, 1.0] of 4 iterations: the weights after 3 are kept besides the final
+    assert [p.name for p in (out / "candidates").iterdir()] == ["iteration000003.pt"]
+    assert TrainedModel.from_file(out / "candidates" / "iteration000003.pt").record["iteration"] == 3
     log = pd.read_csv(out / "train_log.csv")
     assert log["iteration"].tolist() == [2, 4]
     assert set(log.columns) >= {"total", "instance_pull", "instance_push", "learning_rate"}
@@ -44,6 +48,19 @@ def test_training_writes_the_model_folder(prep: Path, tmp_path: Path) -> None:
     model = TrainedModel.from_folder(out)
     assert model.record["model_config"] == MODEL.model_dump()
     assert np.linalg.norm(model.background_direction) == pytest.approx(1.0)
+
+
+def test_held_back_frames_never_enter_training(prep: Path) -> None:
+    sequence = open_training_sequence(prep, stop=3)
+    assert sequence.frames == 3 and sequence.image.shape[0] == 4
+    rng = np.random.default_rng(0)
+    held_back = np.asarray(sequence.image[3])
+    for _ in range(50):
+        clip = sample_clip([sequence], TRAIN, rng)
+        assert len(clip.full_seg) == TRAIN.clip_frames
+        assert not any(np.array_equal(frame, held_back) for frame in clip.image)
+    with pytest.raises(ValueError, match="exceeds the 2 frames"):
+        run_train([prep], prep.parent / "short", MODEL, TRAIN, stops=[2])
 
 
 def test_training_is_deterministic_on_cpu(prep: Path, tmp_path: Path) -> None:

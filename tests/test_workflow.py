@@ -15,6 +15,7 @@ from geff.core_io import read_to_memory
 from test_export import ALL_CHECKS, lineage_from_geff
 
 from cosinetrack import ctc
+from cosinetrack.resample import scaled_shape
 from cosinetrack.trained import TrainedModel
 
 
@@ -47,11 +48,14 @@ def test_simulated_dataset_in_ctc_layout(tiny_run: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("dataset", "shape"), [("tiny", (6, 64, 64)), ("own", (5, 48, 64))])
-def test_stores_of_every_stage(tiny_run: Path, dataset: str, shape: tuple) -> None:
+@pytest.mark.parametrize(("dataset", "original"), [("tiny", (6, 64, 64)), ("own", (5, 48, 64))])
+def test_stores_of_every_stage(tiny_run: Path, dataset: str, original: tuple) -> None:
     results = tiny_run / "results" / dataset
+    scale = yaml.safe_load((results / "model/settings.yaml").read_text())["preprocess"]["scale"]
+    shape = (original[0], *scaled_shape(original[1:], scale))
     prep = zarr.open_group(results / "prep/02.zarr", mode="r")
     assert prep["image"].shape == shape and prep["labels"].shape == shape
+    assert prep.attrs["preprocess"]["scale"] == scale
     embeddings = zarr.open_group(results / "embeddings/02.zarr", mode="r")["embedding"]
     assert embeddings.shape == (shape[0] - 1, 2, 4, *shape[1:])
     assert embeddings.dtype == np.float16 and embeddings.chunks == (1, 2, 4, *shape[1:])
@@ -67,10 +71,32 @@ def test_model_folder(tiny_run: Path, dataset: str) -> None:
     model = TrainedModel.from_folder(folder)
     assert model.embedding_dim == 4
     assert yaml.safe_load((folder / "config.yaml").read_text())["model"]["filters"] == 4
-    log = pd.read_csv(folder / "train_log.csv")
+    training = tiny_run / "results" / dataset / "train"
+    log = pd.read_csv(training / "train_log.csv")
     assert log["iteration"].tolist() == [1, 2, 3]
-    assert (folder / "loss.png").stat().st_size > 1000
-    assert not (folder / "checkpoint.pt").exists()
+    assert (training / "loss.png").stat().st_size > 1000
+    assert not (training / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["tiny", "own"])
+def test_settings_travel_with_the_model(tiny_run: Path, dataset: str) -> None:
+    """Measured object size, chosen settings (the config's own win) and validation choices."""
+    folder = tiny_run / "results" / dataset / "model"
+    settings = yaml.safe_load((folder / "settings.yaml").read_text())
+    assert settings["measured"]["source"] == "SEG" and settings["measured"]["diameter"] > 0
+    # TINY sets cluster.min_cluster_size and train.crop: the config wins over the object size
+    assert settings["cluster"]["min_cluster_size"] == TINY["cluster"]["min_cluster_size"]
+    assert settings["sources"]["train.crop"] == "config"
+    assert settings["sources"]["preprocess.scale"] == "object size"
+    frames = {"tiny": 6, "own": 5}[dataset]
+    assert settings["validation"]["held_back"] == {"01": [frames - 2, frames]}
+    post = yaml.safe_load((folder / "postprocess.yaml").read_text())
+    assert post["cluster"]["min_cluster_size"] == TINY["cluster"]["min_cluster_size"]
+    rows = pd.read_csv(folder / "validation.csv")
+    assert rows["stage"].iloc[0] == "checkpoint" and rows["criterion"].between(0, 1).all()
+    used = zarr.open_group(tiny_run / "results" / dataset / "pairs/02.zarr", mode="r")
+    assert used.attrs["cluster"]["background_threshold"] == post["cluster"]["background_threshold"]
 
 
 @pytest.mark.slow
@@ -126,7 +152,7 @@ def test_every_job_has_a_log_and_a_benchmark(tiny_run: Path) -> None:
         for p in (tiny_run / "results/tiny/logs").rglob("*.log")
     }
     assert {"simulate.log", "preprocess", "train.log", "infer", "cluster", "link"} <= logs
-    assert "export" in logs
+    assert "export" in logs and {"adapt.log", "select.log"} <= logs
     benchmarks = list((tiny_run / "results/tiny/benchmarks").rglob("*.tsv"))
     assert len(benchmarks) >= 8
 

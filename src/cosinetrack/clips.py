@@ -26,12 +26,12 @@ class TrainingSequence:
     name: str
     image: zarr.Array  # (T, H, W) float32
     labels: zarr.Array  # (T, H, W) uint16 track ids
-    full_seg: np.ndarray  # (T,) bool
+    full_seg: np.ndarray  # (T,) bool, T the frames used: the first T of the store
 
     @property
     def frames(self) -> int:
-        """Number of frames."""
-        return int(self.image.shape[0])
+        """Number of frames used for training (frames held back for validation excluded)."""
+        return len(self.full_seg)
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class Batch:
         return Batch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
 
-def open_training_sequence(path: Path) -> TrainingSequence:
-    """Open a preprocessed store for training, refusing one without ground truth."""
+def open_training_sequence(path: Path, stop: int | None = None) -> TrainingSequence:
+    """Open a preprocessed store for training (its frames before `stop`), refusing one without GT."""
     group = open_store(path, "preprocessed")
     if "labels" not in group:
         raise ValueError(
@@ -69,13 +69,15 @@ def open_training_sequence(path: Path) -> TrainingSequence:
             f"({group.attrs.get('source')}_GT/TRA not found); "
             f"list only sequences with GT under `train`"
         )
-    return TrainingSequence(Path(path).stem, group["image"], group["labels"], group["full_seg"][:])
+    full_seg = group["full_seg"][:stop]
+    return TrainingSequence(Path(path).stem, group["image"], group["labels"], full_seg)
 
 
 def check_clip_fits(sequences: list[TrainingSequence], cfg: TrainConfig) -> None:
     """Refuse a crop or clip length larger than the training frames, naming the config key."""
     for seq in sequences:
-        frames, height, width = seq.image.shape
+        _, height, width = seq.image.shape
+        frames = seq.frames
         if cfg.crop > min(height, width):
             raise ValueError(
                 f"train.crop = {cfg.crop} is larger than the {height}x{width} frames of sequence "

@@ -59,14 +59,15 @@ class PreprocessConfig(StageConfig):
     """Image normalisation applied identically in training and inference."""
 
     sigma: float = Field(1.0, ge=0.0, le=10.0)
-    """Gaussian prefilter sigma in pixels (0 disables it)."""
+    """Gaussian prefilter sigma in pixels of the original frames (0 disables it)."""
     low_quantile: float = Field(0.001, ge=0.0, lt=0.5)
     """Intensity quantile of each frame mapped to -1."""
     high_quantile: float = Field(0.999, gt=0.5, le=1.0)
     """Intensity quantile of each frame mapped to +1 (values beyond are kept, not clipped)."""
     scale: float = Field(1.0, ge=0.1, le=4.0)
     """Resize factor from the original frames to the network's working size (0.5 halves each
-    side, four times less work); result masks are resized back to the original frames."""
+    side, four times less work); result masks are resized back to the original frames. Chosen
+    from the measured object size unless set here (see `adapt`; 0.5 on the embedded default)."""
 
 
 class ModelConfig(StageConfig):
@@ -93,7 +94,8 @@ class TrainConfig(StageConfig):
     clip_frames: int = Field(4, ge=1, le=64)
     """Consecutive frames per training clip (reference 10)."""
     crop: int = Field(64, ge=16)
-    """Side of the square random crop in pixels (padded frames smaller than this are an error)."""
+    """Side of the square random crop in pixels of the working size (frames smaller than this are
+    an error). Chosen from the measured object size unless set here (see `adapt`)."""
     batch_size: int = Field(4, ge=1, le=64)
     """Clips per optimiser step."""
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
@@ -104,9 +106,11 @@ class TrainConfig(StageConfig):
     """L2 weight decay on convolution kernels."""
     neighbour_radius: float = Field(3.0, ge=0.0)
     """r_N in pixels of the working size: instances closer than this must get different embeddings
-    (small radii learn fastest; cells further apart are told apart by their pixel coordinates)."""
+    (small radii learn fastest; cells further apart are told apart by their pixel coordinates).
+    Chosen from the measured object size unless set here (see `adapt`)."""
     max_instances: int = Field(32, ge=1, le=256)
-    """Instances per clip that enter the loss (a random subset beyond this)."""
+    """Instances per clip that enter the loss (a random subset beyond this). Raised from the
+    measured density unless set here (see `adapt`)."""
     intensity_shift: float = Field(0.15, ge=0.0, le=1.0)
     """Largest random additive intensity shift per clip (normalised units)."""
     intensity_scale: float = Field(0.15, ge=0.0, le=0.9)
@@ -115,6 +119,9 @@ class TrainConfig(StageConfig):
     """Where to train: 'auto' takes CUDA when present, else the CPU."""
     mixed_precision: bool = True
     """Use bfloat16/float16 autocast on CUDA (ignored on the CPU)."""
+    candidates: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field([0.8, 1.0], min_length=1)
+    """Fractions of the iterations after which the weights are kept as candidates; the one that
+    scores best on the validation frames becomes the model (`adapt.tune`), else the last one."""
     checkpoint_every: int = Field(250, ge=1)
     """Iterations between checkpoints that an interrupted run resumes from."""
     log_every: int = Field(10, ge=1)
@@ -133,7 +140,8 @@ class InferConfig(StageConfig):
     ends at it, with at least half a window of context. Empty: the clip length the model was
     trained on (runs longer than that drift); 0: one run over the whole sequence."""
     tile: int = Field(1024, ge=32)
-    """Frames larger than this (either side) are processed in overlapping tiles of this size."""
+    """Frames larger than this (either side, pixels of the working size) are processed in
+    overlapping tiles of this size."""
     tile_overlap: int = Field(128, ge=0)
     """Overlap between neighbouring tiles in pixels; each output pixel comes from the tile whose
     centre is nearest, so the overlap/2 next to a tile edge is never used."""
@@ -167,21 +175,25 @@ class ClusterConfig(StageConfig):
     feature space. 2 clusters 3-5 times faster with the same SEG and TRA, but splinters cell
     borders into short false tracks (CHOTA and MOTA drop by 0.05-0.1 on the default data)."""
     min_cluster_size: int = Field(20, ge=2)
-    """HDBSCAN min_cluster_size in pixels of the two-frame volume."""
+    """HDBSCAN min_cluster_size in pixels of the working size, over the two-frame volume. Chosen
+    from the object size and on the validation frames unless set here (see `adapt`)."""
     min_samples: int = Field(5, ge=1)
     """HDBSCAN min_samples (density smoothing)."""
     selection_epsilon: float = Field(0.2, ge=0.0)
     """HDBSCAN cluster_selection_epsilon: clusters closer than this in feature space are not split,
     which keeps a cell of uniform embedding from breaking into arbitrary pieces."""
     coordinate_factor: float = Field(0.01, ge=0.0)
-    """Weight c of the (y, x) pixel coordinates appended to the embedding."""
+    """Weight c per pixel of the working size of the (y, x) coordinates appended to the
+    embedding. Chosen from the object size unless set here (see `adapt`)."""
     background_threshold: float = Field(0.5, gt=-1.0, lt=1.0)
-    """Pixels whose cosine to the background direction exceeds this are background."""
+    """Pixels whose cosine to the background direction exceeds this are background. Chosen on the
+    validation frames unless set here (see `adapt`)."""
     noise: Literal["background", "nearest"] = "nearest"
     """What becomes of points HDBSCAN calls noise: background (the reference), or the cluster of
     the nearest clustered point (they are foreground by the background test already)."""
     min_instance_size: int = Field(10, ge=0)
-    """Connected components smaller than this (pixels, per frame pair) are dropped."""
+    """Connected components smaller than this many pixels of the working size (per frame pair) are
+    dropped. Chosen from the object size unless set here (see `adapt`)."""
     chunk_pairs: int = Field(20, ge=1)
     """Frame pairs per clustering job; chunks run as separate Snakemake jobs."""
 
@@ -213,13 +225,19 @@ class LinkConfig(StageConfig):
     """Linking pair clusterings into tracks and lineages."""
 
     iou_threshold: float = Field(0.25, gt=0.0, le=1.0)
-    """Smallest IoU on the shared frame for two instances to continue one track."""
+    """Smallest IoU on the shared frame for two instances to continue one track. Chosen on the
+    validation frames unless set here (see `adapt`)."""
     parent_dilation: int = Field(2, ge=0)
-    """Radius in pixels by which a new track's first mask is dilated in the parent search."""
+    """Radius in pixels of the working size by which a new track's first mask is dilated in the
+    parent search. Chosen from the object size and on the validation frames unless set here."""
     parent_frames: int = Field(2, ge=1)
-    """How many frames back the parent search looks."""
-    parent_iou: float = Field(0.01, ge=0.0, le=1.0)
-    """Smallest IoU between a new track's first mask and a candidate parent."""
+    """How many frames back, before a new track's first frame, the parent search looks for the
+    mother's last mask (2: the mother may be missed in the frame before her daughters)."""
+    parent_iou: float = Field(0.2, ge=0.0, le=1.0)
+    """Smallest IoU (a fraction) between a new track's dilated mask in one of its first two
+    frames and a candidate mother's last mask. Daughters of an exact segmentation score about
+    0.3 to 0.5 (each holds half the mother's area), cells entering next to a living cell about
+    0.1 or less."""
     min_track_length: int = Field(2, ge=1)
     """Tracks without a parent that are shorter than this many frames are removed."""
 
@@ -233,22 +251,26 @@ class BaselineConfig(StageConfig):
     """
 
     sigma: float = Field(0.5, ge=0.0, le=10.0)
-    """Gaussian smoothing before thresholding, in pixels (0 disables it)."""
+    """Gaussian smoothing before thresholding, in pixels of the original frames (0 disables it)."""
     threshold: Literal["otsu", "li", "triangle", "local"] = "local"
     """Thresholding method from scikit-image; 'local' compares each pixel with its neighbourhood."""
     block_size: int = Field(121, ge=3, le=4095)
-    """Side in pixels (odd) of the neighbourhood of the 'local' threshold; unused otherwise."""
+    """Side in pixels of the original frames (odd) of the neighbourhood of the 'local' threshold;
+    unused otherwise. Scaled with the measured object size unless set here (see `adapt`)."""
     offset: float = Field(0.025, ge=-1.0, le=1.0)
     """Offset of the 'local' threshold above the neighbourhood mean, as a fraction of the frame's
     intensity range (1st to 99th percentile); unused otherwise."""
     min_size: int = Field(8, ge=0, le=100000)
-    """Foreground components smaller than this many pixels are removed before the watershed."""
+    """Foreground components smaller than this many pixels of the original frames are removed
+    before the watershed. Scaled with the measured object size unless set here (see `adapt`)."""
     seeds: Literal["peaks", "h_maxima"] = "peaks"
     """Watershed seeds: local maxima at least `min_distance` apart, or maxima at least `h` high."""
     min_distance: int = Field(6, ge=1, le=1000)
-    """Smallest distance in pixels between two 'peaks' seeds (peaks of the distance transform)."""
+    """Smallest distance in pixels of the original frames between two 'peaks' seeds (peaks of the
+    distance transform). Scaled with the measured object size unless set here (see `adapt`)."""
     h: float = Field(1.0, gt=0.0, le=100.0)
-    """Smallest height in pixels of an 'h_maxima' seed above the saddle to a higher neighbour."""
+    """Smallest height in pixels of the original frames of an 'h_maxima' seed above the saddle
+    to a higher neighbour."""
     iou_threshold: float = Field(0.25, gt=0.0, le=1.0)
     """Smallest IoU between consecutive frames to continue a track (the rest of the linking, the
     division search and short-track removal, follows the `link` section)."""
@@ -285,6 +307,35 @@ class EvaluateConfig(StageConfig):
     """Metrics to compute; BC gives BC(0) to BC(3)."""
 
 
+class AdaptConfig(StageConfig):
+    """Settings chosen per dataset: pixel sizes from the training GT, the rest on validation frames.
+
+    Every value a user sets in the config wins over a chosen one; `model/settings.yaml` records
+    what was measured and chosen and where each value came from.
+    """
+
+    measure: bool = True
+    """Measure the objects of the training ground truth and derive the working scale and every
+    pixel-valued setting (crop, neighbour radius, clustering sizes, coordinate factor, parent
+    dilation, the baseline's sizes) from their size; false keeps the schema's defaults."""
+    object_diameter: float | None = Field(None, gt=0.0, le=2000.0)
+    """Object diameter in pixels of the original frames; empty: measured as the median equivalent
+    diameter of the SEG masks (else of the TRA markers) of the training sequences."""
+    target_diameter: float = Field(10.38, ge=2.0, le=200.0)
+    """Object diameter in pixels of the working size that the default network and settings are
+    built for (the embedded default's nuclei at scale 0.5); the scale brings objects to it."""
+    max_scale: float = Field(2.0, ge=0.1, le=4.0)
+    """Largest working scale the size measurement may choose (larger scales cost its square in
+    compute)."""
+    tune: bool = True
+    """Choose the checkpoint (`train.candidates`) and the post-processing settings (background
+    threshold, min cluster size, IoU threshold, parent dilation) by SEG + TRA from py-ctcmetrics
+    on the validation frames; never on the test sequences."""
+    validation_fraction: float = Field(0.2, gt=0.0, le=0.5)
+    """Without `validation` sequences, this fraction of the last frames of each training sequence
+    (at least 2 frames) is held back from training to choose on."""
+
+
 class DatasetConfig(StageConfig):
     """One dataset: simulated or a CTC folder on disk; which sequences train, which are tested."""
 
@@ -296,6 +347,9 @@ class DatasetConfig(StageConfig):
     """Sequences whose ground truth trains the network."""
     test: list[SequenceName] = ["02"]
     """Sequences segmented, tracked and scored."""
+    validation: list[SequenceName] = []
+    """Sequences with ground truth, kept out of training and testing, on which the checkpoint and
+    the post-processing settings are chosen; empty: the last frames of the training sequences."""
     model: Path | None = None
     """A trained model folder to use instead of training one (then `train` is not needed)."""
 
@@ -307,9 +361,15 @@ class DatasetConfig(StageConfig):
             raise ValueError("list at least one `train` sequence, or give a trained `model` folder")
         if not self.test:
             raise ValueError("list at least one `test` sequence")
+        shared = sorted(set(self.validation) & (set(self.test) | set(self.train)))
+        if shared:
+            raise ValueError(
+                f"validation sequences {shared} are also train or test sequences; choices are "
+                f"made on data that neither trains nor is scored, so list them only once"
+            )
         if self.simulate is not None:
             available = {f"{i:02d}" for i in range(1, self.simulate.sequences + 1)}
-            missing = sorted((set(self.train) | set(self.test)) - available)
+            missing = sorted((set(self.train) | set(self.test) | set(self.validation)) - available)
             if missing:
                 raise ValueError(
                     f"sequences {missing} are not simulated; raise simulate.sequences "
@@ -329,6 +389,8 @@ class WorkflowConfig(StageConfig):
     """Network architecture."""
     train: TrainConfig = TrainConfig()
     """Training."""
+    adapt: AdaptConfig = AdaptConfig()
+    """Settings chosen per dataset from its training and validation data."""
     infer: InferConfig = InferConfig()
     """Inference."""
     cluster: ClusterConfig = ClusterConfig()

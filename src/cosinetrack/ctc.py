@@ -353,3 +353,37 @@ def iter_frames(paths: Iterable[Path]) -> Iterator[np.ndarray]:
     """Yield frames one at a time, so a whole sequence never sits in memory."""
     for path in paths:
         yield read_frame(path)
+
+
+def slice_tracks(tracks: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The rows L B E P of the tracks alive in frames [start, stop), renumbered from `start`.
+
+    A parent outside the slice (or one that does not end before its child begins in it) is
+    dropped, so the table stays a valid CTC lineage.
+    """
+    alive = tracks[(tracks[:, 2] >= start) & (tracks[:, 1] < stop)].copy()
+    ends = {int(row[0]): int(min(row[2], stop - 1)) for row in alive}
+    alive[:, 1] = np.maximum(alive[:, 1], start) - start
+    alive[:, 2] = np.minimum(alive[:, 2], stop - 1) - start
+    for row in alive:
+        parent = int(row[3])
+        if parent not in ends or ends[parent] - start >= row[1]:
+            row[3] = 0
+    return alive
+
+
+def write_ground_truth_slice(gt_dir: Path, start: int, stop: int, out_dir: Path) -> None:
+    """Write frames [start, stop) of a `{seq}_GT` folder as a GT folder of its own (frames 0..)."""
+    gt_dir, out_dir = Path(gt_dir), Path(out_dir)
+    frames = len(numbered_files(gt_dir / "TRA", TRA_PATTERN))
+    gt = read_ground_truth(gt_dir, frames, check_masks=False)
+    count = stop - start
+    (out_dir / "TRA").mkdir(parents=True, exist_ok=True)
+    for t in range(start, stop):
+        shutil.copyfile(gt.tra[t], out_dir / "TRA" / mask_name("man_track", t - start, count))
+    write_track_table(out_dir / "TRA" / "man_track.txt", slice_tracks(gt.tracks, start, stop))
+    seg = {t: path for t, path in gt.seg.items() if start <= t < stop}
+    if seg:
+        (out_dir / "SEG").mkdir(parents=True, exist_ok=True)
+    for t, path in seg.items():
+        shutil.copyfile(path, out_dir / "SEG" / mask_name("man_seg", t - start, count))

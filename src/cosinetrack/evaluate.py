@@ -25,11 +25,11 @@ logger = logging.getLogger(__name__)
 COLUMNS = ["dataset", "sequence", "method", "metric", "value"]
 
 
-def check_pair(res_dir: Path, gt_dir: Path) -> int:
+def check_pair(res_dir: Path, gt_dir: Path, need_seg: bool = True) -> int:
     """Check a result and its ground truth belong together; return the number of frames."""
     frames = len(ctc.result_masks(res_dir))
     gt = ctc.read_ground_truth(gt_dir, frames, check_masks=False)
-    if not gt.seg:
+    if need_seg and not gt.seg:
         raise ctc.CtcFormatError(f"{gt_dir}/SEG: no segmentation ground truth to score SEG with")
     ctc.check_result(res_dir, frames, max_gt_label=int(gt.tracks[:, 0].max(initial=0)))
     return frames
@@ -39,7 +39,7 @@ def score(res_dir: Path, gt_dir: Path, cfg: EvaluateConfig) -> dict[str, float]:
     """Score one result folder with py-ctcmetrics; an invalid result is an error with the reason."""
     from ctc_metrics import evaluate_sequence
 
-    check_pair(res_dir, gt_dir)
+    check_pair(res_dir, gt_dir, need_seg="SEG" in cfg.metrics)
     if not ctc.read_track_table(Path(res_dir) / "res_track.txt").size:
         logger.warning("%s is empty: every metric scores 0", res_dir)
         return {metric: 0.0 for metric in cfg.metrics}

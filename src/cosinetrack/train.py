@@ -1,6 +1,7 @@
 """Training of the recurrent stacked hourglass with the cosine embedding loss.
 
-Writes into the model folder: `model.pt` (weights, model config, background direction, provenance),
+Writes into the training folder: `model.pt` (weights, model config, background direction,
+provenance), `candidates/iteration*.pt` (the same, earlier in training, for the validation choice),
 `config.yaml` (the model config, readable), `train_log.csv` and `loss.png`. An interrupted run
 resumes from `checkpoint.pt` (weights, optimiser, schedule, random states), which is removed once
 the model is complete.
@@ -77,15 +78,23 @@ def make_schedule(
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=0.1)
 
 
-def training_signature(model_cfg: ModelConfig, cfg: TrainConfig, stores: list[Path]) -> str:
-    """Hash what a checkpoint must agree with to be resumed: configs and training stores."""
+def training_signature(
+    model_cfg: ModelConfig, cfg: TrainConfig, stores: list[Path], stops: list[int | None]
+) -> str:
+    """Hash what a checkpoint must agree with to be resumed: configs and training frames."""
     return config_hash(
         {
             "model": model_cfg.model_dump(),
             "train": cfg.model_dump(),
             "stores": [str(s) for s in stores],
+            "stops": stops,
         }
     )
+
+
+def candidate_iterations(cfg: TrainConfig) -> set[int]:
+    """Iterations before the last after which the weights are kept as validation candidates."""
+    return {round(f * cfg.iterations) for f in cfg.candidates} - {0, cfg.iterations}
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -223,17 +232,23 @@ def plot_log(rows: list[dict[str, float]], path: Path) -> None:
 
 
 def run_train(
-    stores: list[Path], out_dir: Path, model_cfg: ModelConfig, cfg: TrainConfig, threads: int = 1
+    stores: list[Path],
+    out_dir: Path,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    threads: int = 1,
+    stops: list[int | None] | None = None,
 ) -> None:
-    """Train on the preprocessed training sequences and write the model folder `out_dir`."""
+    """Train on the preprocessed training sequences (each up to its stop frame) into `out_dir`."""
     torch.set_num_threads(usable_threads(threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sequences = [open_training_sequence(store) for store in stores]
+    (out_dir / "candidates").mkdir(parents=True, exist_ok=True)
+    stops = list(stops) if stops is not None else [None] * len(stores)
+    sequences = [open_training_sequence(s, stop) for s, stop in zip(stores, stops, strict=True)]
     check_clip_fits(sequences, cfg)
     device = choose_device(cfg.device)
     trainer = Trainer(sequences, model_cfg, cfg, device)
-    signature = training_signature(model_cfg, cfg, stores)
+    signature = training_signature(model_cfg, cfg, stores, stops)
     checkpoint = out_dir / "checkpoint.pt"
     rows = resume(trainer, checkpoint, signature)
     logger.info(
@@ -249,6 +264,10 @@ def run_train(
         progress.update()
         if trainer.iteration % cfg.log_every == 0 or trainer.iteration == cfg.iterations:
             rows.append(log_row(trainer, terms, time.perf_counter() - start))
+        if trainer.iteration in candidate_iterations(cfg):
+            name = f"iteration{trainer.iteration:06d}.pt"
+            record = model_record(trainer, sequences, model_cfg, cfg)
+            save_atomic(record, out_dir / "candidates" / name)
         if trainer.iteration % cfg.checkpoint_every == 0 and trainer.iteration < cfg.iterations:
             save_atomic({"signature": signature, "rows": rows, **trainer.state()}, checkpoint)
     progress.close()
@@ -275,6 +294,26 @@ def resume(trainer: Trainer, checkpoint: Path, signature: str) -> list[dict[str,
     return state["rows"]
 
 
+def model_record(
+    trainer: Trainer,
+    sequences: list[TrainingSequence],
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+) -> dict[str, Any]:
+    """The weights as they are now, with the background direction they give and provenance."""
+    trainer.model.eval()
+    direction = background_direction(trainer.model, sequences, trainer.device)
+    trainer.model.train()
+    return {
+        "model_config": model_cfg.model_dump(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()},
+        "background_direction": direction,
+        "train_config": cfg.model_dump(),
+        "iteration": trainer.iteration,
+        "provenance": provenance(),
+    }
+
+
 def finish(
     trainer: Trainer,
     sequences: list[TrainingSequence],
@@ -284,16 +323,8 @@ def finish(
     rows: list[dict[str, float]],
 ) -> None:
     """Write model.pt, config.yaml, the log and the loss plot."""
-    trainer.model.eval()
-    direction = background_direction(trainer.model, sequences, trainer.device)
-    record = {
-        "model_config": model_cfg.model_dump(),
-        "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
-        "background_direction": direction,
-        "train_config": cfg.model_dump(),
-        "iteration": trainer.iteration,
-        "provenance": provenance(),
-    }
+    record = model_record(trainer, sequences, model_cfg, cfg)
+    direction = record["background_direction"]
     save_atomic(record, out_dir / "model.pt")
     (out_dir / "config.yaml").write_text(
         yaml.safe_dump(

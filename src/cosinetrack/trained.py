@@ -28,7 +28,12 @@ class TrainedModel:
     @classmethod
     def from_folder(cls, folder: Path, device: torch.device | str = "cpu") -> TrainedModel:
         """Load `folder/model.pt`, with a clear error if it is missing, corrupt or inconsistent."""
-        path = Path(folder) / "model.pt"
+        return cls.from_file(Path(folder) / "model.pt", device)
+
+    @classmethod
+    def from_file(cls, path: Path, device: torch.device | str = "cpu") -> TrainedModel:
+        """Load a model checkpoint file, with a clear error if it is missing, corrupt or wrong."""
+        path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: trained model not found; run the `train` rule first")
         try:

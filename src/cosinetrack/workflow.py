@@ -6,6 +6,7 @@ Kept in the package (not in common.smk) because these functions branch, and bran
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cosinetrack import ctc
 from cosinetrack.cluster import chunk_count
@@ -25,8 +26,33 @@ def simulated(cfg: WorkflowConfig) -> list[str]:
 
 
 def sequences(dataset: DatasetConfig) -> list[str]:
-    """Return every sequence a dataset uses (training and test), in order, without repeats."""
-    return list(dict.fromkeys([*(dataset.train if dataset.model is None else []), *dataset.test]))
+    """Return every sequence a dataset uses (training, validation, test), in order, once each."""
+    fitted = [*dataset.train, *dataset.validation] if dataset.model is None else []
+    return list(dict.fromkeys([*fitted, *dataset.test]))
+
+
+# Sections whose settings adaptation and tuning may choose (explicit config values always win).
+ADAPTED_SECTIONS = ("preprocess", "train", "cluster", "link", "baseline", "infer")
+
+
+def explicit(cfg: WorkflowConfig) -> dict[str, dict[str, Any]]:
+    """The keys the user's config sets in each adaptable section, with their values."""
+    sections = {name: getattr(cfg, name) for name in ADAPTED_SECTIONS}
+    return {
+        name: section.model_dump(include=section.model_fields_set)
+        for name, section in sections.items()
+    }
+
+
+def stage_defaults(cfg: WorkflowConfig) -> dict[str, dict[str, Any]]:
+    """Every adaptable section of the workflow config (defaults filled in)."""
+    return {name: getattr(cfg, name).model_dump() for name in ADAPTED_SECTIONS}
+
+
+def validation_stores(name: str, dataset: DatasetConfig) -> list[str]:
+    """Stores of the frames a dataset's choices are made on: its validation or training ones."""
+    chosen_on = dataset.validation or dataset.train
+    return [f"results/{name}/prep/{sequence}.zarr" for sequence in chosen_on]
 
 
 def frame_count(name: str, dataset: DatasetConfig, sequence: str) -> int:
@@ -59,7 +85,7 @@ def check_sources(cfg: WorkflowConfig) -> None:
             raise ctc.CtcFormatError(f"datasets.{name}.path: folder {dataset.path} not found")
         for sequence in sequences(dataset):
             frame_count(name, dataset, sequence)
-        for sequence in dataset.train if dataset.model is None else []:
+        for sequence in [*dataset.train, *dataset.validation] if dataset.model is None else []:
             if not has_ground_truth(name, dataset, sequence):
                 raise ctc.CtcFormatError(
                     f"datasets.{name}.train: sequence {sequence} has no ground truth "
@@ -89,10 +115,14 @@ def gpus(device: str) -> int:
     return int(device == "cuda")
 
 
+def model_folder(name: str, dataset: DatasetConfig) -> str:
+    """The model folder a dataset uses: the configured `model`, or the one the workflow makes."""
+    return str(dataset.model) if dataset.model is not None else f"results/{name}/model"
+
+
 def model_file(name: str, dataset: DatasetConfig) -> str:
     """The model a dataset uses: the configured `model` folder's, or the one the workflow trains."""
-    folder = str(dataset.model) if dataset.model is not None else f"results/{name}/model"
-    return f"{folder}/model.pt"
+    return f"{model_folder(name, dataset)}/model.pt"
 
 
 def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: int) -> list[str]:
@@ -105,6 +135,7 @@ def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: i
 
 
 METHODS = ("cosine", "baseline")
+FITTING = ("adapt", "train", "select")  # the jobs that make a dataset's model folder
 
 
 def result_folder(name: str, method: str, sequence: str) -> str:
@@ -130,7 +161,7 @@ def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     for name, dataset in cfg.datasets.items():
         bench = f"results/{name}/benchmarks"
         files += [f"{bench}/simulate.tsv"] if dataset.simulate is not None else []
-        files += [f"{bench}/train.tsv"] if dataset.model is None else []
+        files += [f"{bench}/{job}.tsv" for job in FITTING] if dataset.model is None else []
         files += [f"{bench}/preprocess/{seq}.tsv" for seq in sequences(dataset)]
         for seq in dataset.test:
             chunks = pair_chunks(name, dataset, seq, cfg.cluster.chunk_pairs)

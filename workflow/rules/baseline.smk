@@ -1,6 +1,7 @@
 rule baseline:
     input:
         root=dataset_root,
+        settings=settings_file,
     output:
         directory("results/{dataset}/baseline/{seq}_RES"),
     log:
@@ -15,5 +16,6 @@ rule baseline:
     params:
         baseline=CFG.baseline.model_dump(),
         link=CFG.link.model_dump(),
+        explicit=EXPLICIT,
     script:
         "../scripts/baseline.py"

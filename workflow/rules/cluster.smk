@@ -1,6 +1,8 @@
 rule cluster:
     input:
-        "results/{dataset}/embeddings/{seq}.zarr",
+        embeddings="results/{dataset}/embeddings/{seq}.zarr",
+        settings=settings_file,
+        postprocess=postprocess_file,
     output:
         temp(directory("results/{dataset}/pairs/{seq}/chunk{chunk}.zarr")),
     log:
@@ -15,6 +17,7 @@ rule cluster:
         runtime=60,
     params:
         cluster=CFG.cluster.model_dump(),
+        explicit=EXPLICIT,
     script:
         "../scripts/cluster.py"
 

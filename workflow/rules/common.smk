@@ -1,3 +1,4 @@
+import copy
 import os
 from pathlib import Path
 
@@ -6,8 +7,11 @@ from snakemake.utils import validate
 from cosinetrack import workflow as wf
 from cosinetrack.config import WorkflowConfig
 
+# The user's own keys, before validation fills in the defaults: they win over adapted values.
+USER_CONFIG = copy.deepcopy(config)
 validate(config, schema="../schemas/config.schema.yaml")
-CFG = WorkflowConfig.model_validate(config)
+CFG = WorkflowConfig.model_validate(USER_CONFIG)
+EXPLICIT = wf.explicit(CFG)
 wf.check_sources(CFG)
 
 # Rule scripts import the package from src/, also inside the per-rule conda envs (--sdm conda),
@@ -52,6 +56,32 @@ def train_stores(wildcards):
     """Preprocessed stores of a dataset's training sequences."""
     dataset = CFG.datasets[wildcards.dataset]
     return [f"results/{wildcards.dataset}/prep/{seq}.zarr" for seq in dataset.train]
+
+
+def train_sequences(wildcards):
+    """A dataset's training sequences."""
+    return CFG.datasets[wildcards.dataset].train
+
+
+def validation_sequences(wildcards):
+    """A dataset's validation sequences (empty: frames held back from the training ones)."""
+    return CFG.datasets[wildcards.dataset].validation
+
+
+def validation_stores(wildcards):
+    """Preprocessed stores the validation frames come from."""
+    return wf.validation_stores(wildcards.dataset, CFG.datasets[wildcards.dataset])
+
+
+def settings_file(wildcards):
+    """The settings chosen for a dataset's model (measured object size, scale, pixel sizes)."""
+    return wf.model_folder(wildcards.dataset, CFG.datasets[wildcards.dataset]) + "/settings.yaml"
+
+
+def postprocess_file(wildcards):
+    """The clustering and linking settings chosen on the validation frames for a model."""
+    folder = wf.model_folder(wildcards.dataset, CFG.datasets[wildcards.dataset])
+    return folder + "/postprocess.yaml"
 
 
 def model_file(wildcards):

@@ -2,6 +2,8 @@ rule link:
     input:
         pairs="results/{dataset}/pairs/{seq}.zarr",
         prep="results/{dataset}/prep/{seq}.zarr",
+        settings=settings_file,
+        postprocess=postprocess_file,
     output:
         directory("results/{dataset}/{seq}_RES"),
     log:
@@ -15,5 +17,6 @@ rule link:
         runtime=60,
     params:
         link=CFG.link.model_dump(),
+        explicit=EXPLICIT,
     script:
         "../scripts/link.py"

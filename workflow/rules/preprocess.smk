@@ -1,6 +1,7 @@
 rule preprocess:
     input:
         root=dataset_root,
+        settings=settings_file,
     output:
         directory("results/{dataset}/prep/{seq}.zarr"),
     log:
@@ -11,5 +12,6 @@ rule preprocess:
         "../../envs/cpu.yaml"
     params:
         preprocess=CFG.preprocess.model_dump(),
+        explicit=EXPLICIT,
     script:
         "../scripts/preprocess.py"

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import stage_config
 from cosinetrack.baseline import run_baseline
 from cosinetrack.config import BaselineConfig, LinkConfig
 from cosinetrack.logs import log_to
@@ -10,6 +11,12 @@ with log_to(snakemake.log[0]):
     run_baseline(
         Path(snakemake.input.root) / snakemake.wildcards.seq,
         Path(snakemake.output[0]),
-        BaselineConfig(**snakemake.params.baseline),
+        stage_config(
+            BaselineConfig,
+            "baseline",
+            snakemake.params.baseline,
+            [Path(snakemake.input.settings)],
+            snakemake.params.explicit,
+        ),
         LinkConfig(**snakemake.params.link),
     )

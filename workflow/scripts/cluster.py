@@ -2,15 +2,22 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import stage_config
 from cosinetrack.cluster import run_cluster
 from cosinetrack.config import ClusterConfig
 from cosinetrack.logs import log_to
 
 with log_to(snakemake.log[0]):
     run_cluster(
-        Path(snakemake.input[0]),
+        Path(snakemake.input.embeddings),
         Path(snakemake.output[0]),
-        ClusterConfig(**snakemake.params.cluster),
+        stage_config(
+            ClusterConfig,
+            "cluster",
+            snakemake.params.cluster,
+            [Path(snakemake.input.settings), Path(snakemake.input.postprocess)],
+            snakemake.params.explicit,
+        ),
         chunk=int(snakemake.wildcards.chunk),
         threads=snakemake.threads,
     )

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import stage_config
 from cosinetrack.config import LinkConfig
 from cosinetrack.link import run_link
 from cosinetrack.logs import log_to
@@ -11,5 +12,11 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.pairs),
         Path(snakemake.input.prep),
         Path(snakemake.output[0]),
-        LinkConfig(**snakemake.params.link),
+        stage_config(
+            LinkConfig,
+            "link",
+            snakemake.params.link,
+            [Path(snakemake.input.settings), Path(snakemake.input.postprocess)],
+            snakemake.params.explicit,
+        ),
     )

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import stage_config
 from cosinetrack.config import PreprocessConfig
 from cosinetrack.logs import log_to
 from cosinetrack.preprocess import run_preprocess
@@ -11,5 +12,11 @@ with log_to(snakemake.log[0]):
         Path(snakemake.input.root),
         snakemake.wildcards.seq,
         Path(snakemake.output[0]),
-        PreprocessConfig(**snakemake.params.preprocess),
+        stage_config(
+            PreprocessConfig,
+            "preprocess",
+            snakemake.params.preprocess,
+            [Path(snakemake.input.settings)],
+            snakemake.params.explicit,
+        ),
     )

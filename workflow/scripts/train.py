@@ -2,15 +2,20 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import stage_config, training_stops
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.logs import log_to
 from cosinetrack.train import run_train
 
+settings = [Path(snakemake.input.settings)]
 with log_to(snakemake.log[0]):
     run_train(
-        [Path(p) for p in snakemake.input],
+        [Path(p) for p in snakemake.input.stores],
         Path(snakemake.output.model).parent,
         ModelConfig(**snakemake.params.model),
-        TrainConfig(**snakemake.params.train),
+        stage_config(
+            TrainConfig, "train", snakemake.params.train, settings, snakemake.params.explicit
+        ),
         threads=snakemake.threads,
+        stops=training_stops(settings[0], [Path(p).stem for p in snakemake.input.stores]),
     )

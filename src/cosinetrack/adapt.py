@@ -1,0 +1,263 @@
+"""Settings that adapt to a dataset: the object size in the training GT sets the pixel sizes.
+
+The defaults of the schema are sized for the embedded default dataset (nuclei of about 21 px at
+scale 0.5). For another dataset the scale brings its objects to the same working size
+(`adapt.target_diameter`), and each pixel-valued default is multiplied by the remaining ratio of
+sizes (lengths by it, areas by its square), so a user's data runs with the settings the default
+run uses, at the size they were made for. A value set in the user's config is never changed.
+`model/settings.yaml` records what was measured, what was chosen and where each value came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import yaml
+from skimage.measure import regionprops
+
+from cosinetrack import ctc
+from cosinetrack.config import AdaptConfig, StageConfig
+from cosinetrack.resample import scaled_shape
+
+logger = logging.getLogger(__name__)
+
+Stage = TypeVar("Stage", bound=StageConfig)
+
+# Median equivalent diameter (original px) of the SEG masks of the default dataset's training
+# sequence (SimConfig(), sequence 01), on which the baseline's pixel defaults were tuned.
+DEFAULT_DIAMETER = 20.76
+
+# Settings derived from the object size, with the power of the size ratio they scale with.
+LENGTHS = {
+    "train": ("neighbour_radius",),
+    "link": ("parent_dilation",),
+    "baseline": ("block_size", "min_distance"),
+}
+AREAS = {"cluster": ("min_cluster_size", "min_instance_size"), "baseline": ("min_size",)}
+INVERSE_LENGTHS = {"cluster": ("coordinate_factor",)}
+
+
+@dataclass(frozen=True)
+class ObjectStats:
+    """What the training ground truth says about the objects."""
+
+    diameter: float  # median equivalent diameter, pixels of the original frames
+    source: str  # the masks measured: SEG, TRA, or config (adapt.object_diameter)
+    objects: int  # masks measured
+    objects_per_frame: float  # mean number of tracked objects per TRA frame
+    coverage: float  # mean fraction of a frame covered by the measured masks
+    frame_shape: tuple[int, int]  # (H, W) of the original frames
+    frames: int  # frames of the training sequences, in all
+
+
+def mask_diameters(paths: Iterable[Path]) -> tuple[list[float], list[float]]:
+    """Equivalent diameters of every mask of label images, and the covered fraction of each."""
+    diameters, coverage = [], []
+    for path in paths:
+        labels = ctc.read_label_frame(path)
+        diameters += [region.equivalent_diameter_area for region in regionprops(labels)]
+        coverage.append(float((labels > 0).mean()))
+    return diameters, coverage
+
+
+def measure_objects(root: Path, sequences: list[str]) -> ObjectStats:
+    """Measure object size, density and frame size in the GT of a dataset's training sequences."""
+    seg, tra, counts = [], [], []
+    for sequence in sequences:
+        frames = len(ctc.frame_paths(Path(root) / sequence))
+        gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
+        seg += list(gt.seg.values())
+        tra += gt.tra
+        first, last = gt.tracks[:, 1], gt.tracks[:, 2]
+        counts += [int(((first <= t) & (last >= t)).sum()) for t in range(frames)]
+    source, paths = ("SEG", seg) if seg else ("TRA", tra)
+    diameters, coverage = mask_diameters(paths)
+    if not diameters:
+        raise ValueError(
+            f"{root}: the ground truth of sequences {sequences} holds no object to measure; "
+            f"set adapt.object_diameter (pixels) or adapt.measure: false"
+        )
+    shape = ctc.check_shapes(tra[:1])
+    return ObjectStats(
+        diameter=round(float(np.median(diameters)), 2),
+        source=source,
+        objects=len(diameters),
+        objects_per_frame=round(float(np.mean(counts)), 2),
+        coverage=round(float(np.mean(coverage)), 4),
+        frame_shape=shape,
+        frames=len(tra),
+    )
+
+
+def choose_scale(diameter: float, cfg: AdaptConfig) -> float:
+    """The working scale (two significant digits) that brings objects to the target diameter."""
+    scale = float(f"{cfg.target_diameter / diameter:.2g}")
+    return min(max(scale, 0.1), cfg.max_scale)
+
+
+def scaled(default: Any, factor: float) -> Any:
+    """A default multiplied by a size factor, kept an integer (odd stays odd) where it was one."""
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        return default
+    if isinstance(default, float):
+        return float(f"{default * factor:.3g}")
+    value = max(1, round(default * factor))
+    return value + 1 if default % 2 and not value % 2 else value
+
+
+def derived(
+    defaults: dict[str, dict[str, Any]], stats: ObjectStats, scale: float, cfg: AdaptConfig
+) -> dict[str, dict[str, Any]]:
+    """Every pixel-valued setting from the defaults and the measured size, before config wins."""
+    ratio = stats.diameter * scale / cfg.target_diameter  # working size against the target
+    original = stats.diameter / DEFAULT_DIAMETER  # original size against the baseline's data
+    chosen: dict[str, dict[str, Any]] = {"preprocess": {"scale": scale}}
+    for table, power in ((LENGTHS, 1), (AREAS, 2), (INVERSE_LENGTHS, -1)):
+        for section, keys in table.items():
+            factor = (original if section == "baseline" else ratio) ** power
+            for key in keys:
+                chosen.setdefault(section, {})[key] = scaled(defaults[section][key], factor)
+    chosen["train"]["crop"] = training_crop(defaults["train"]["crop"], ratio, stats, scale)
+    chosen["train"]["max_instances"] = max_instances(
+        defaults["train"]["max_instances"], chosen["train"]["crop"], stats, scale
+    )
+    return chosen
+
+
+def training_crop(default: int, ratio: float, stats: ObjectStats, scale: float) -> int:
+    """The crop side scaled with the objects, a multiple of 16 that fits the working frames."""
+    working = min(scaled_shape(stats.frame_shape, scale))
+    crop = max(32, 16 * round(default * ratio / 16))
+    return min(crop, max(16, 16 * (working // 16)))
+
+
+def max_instances(default: int, crop: int, stats: ObjectStats, scale: float) -> int:
+    """Room in the loss for twice the objects a crop holds at the measured density (<= 128)."""
+    object_area = math.pi * (stats.diameter * scale) ** 2 / 4
+    expected = stats.coverage * crop * crop / object_area
+    return int(min(128, max(default, math.ceil(2 * expected))))
+
+
+def validation_frames(frames: int, cfg: AdaptConfig, clip_frames: int, sequence: str) -> int:
+    """Frames held back at the end of a training sequence for validation (0 without tuning)."""
+    if not cfg.tune:
+        return 0
+    held = max(2, round(cfg.validation_fraction * frames))
+    if frames - held < clip_frames:
+        raise ValueError(
+            f"training sequence {sequence} has {frames} frames: holding back {held} for "
+            f"validation leaves fewer than train.clip_frames ({clip_frames}); list a "
+            f"`validation` sequence for the dataset, or set adapt.tune: false"
+        )
+    return held
+
+
+def validation_split(
+    root: Path, train: list[str], validation: list[str], cfg: AdaptConfig, clip_frames: int
+) -> dict[str, Any]:
+    """The frames that choose checkpoint and post-processing: sequences, or held-back ends."""
+    if validation or not cfg.tune:
+        return {"sequences": list(validation), "held_back": {}}
+    held_back = {}
+    for sequence in train:
+        frames = len(ctc.frame_paths(Path(root) / sequence))
+        held = validation_frames(frames, cfg, clip_frames, sequence)
+        held_back[sequence] = [frames - held, frames]
+    return {"sequences": [], "held_back": held_back}
+
+
+def resolve(
+    chosen: dict[str, dict[str, Any]],
+    explicit: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Chosen values where the config is silent, the config's where it speaks; and each source."""
+    values: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    for section, keys in chosen.items():
+        for key, value in keys.items():
+            given = key in explicit.get(section, {})
+            values.setdefault(section, {})[key] = explicit[section][key] if given else value
+            sources[f"{section}.{key}"] = "config" if given else "object size"
+            if given and explicit[section][key] != value:
+                logger.info(
+                    "%s.%s = %s from the config (the object size gives %s)",
+                    section,
+                    key,
+                    explicit[section][key],
+                    value,
+                )
+    return values, sources
+
+
+def run_adapt(
+    root: Path,
+    train: list[str],
+    validation: list[str],
+    defaults: dict[str, dict[str, Any]],
+    explicit: dict[str, dict[str, Any]],
+    cfg: AdaptConfig,
+    out: Path,
+) -> None:
+    """Measure a dataset's training GT, choose its settings and write `settings.yaml`."""
+    stats = measure_objects(root, train)
+    if cfg.object_diameter is not None:
+        stats = ObjectStats(
+            **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
+        )
+    scale = choose_scale(stats.diameter, cfg)
+    chosen = derived(defaults, stats, scale, cfg) if cfg.measure else {}
+    values, sources = resolve(chosen, explicit)
+    split = validation_split(root, train, validation, cfg, defaults["train"]["clip_frames"])
+    measured = {**asdict(stats), "frame_shape": list(stats.frame_shape)}
+    record = {"measured": measured, **values, "sources": sources, "validation": split}
+    logger.info("measured %s", measured)
+    logger.info("chosen %s", values)
+    logger.info("validation on %s", split)
+    write_yaml(out, record)
+
+
+def write_yaml(path: Path, record: dict[str, Any]) -> None:
+    """Write a YAML record under a temporary name, then rename it (no torn file on a crash)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(record, sort_keys=False))
+    partial.replace(path)
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """Read a settings record (settings.yaml or postprocess.yaml of a model folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: settings not found; a model folder trained before adaptive settings lacks "
+            f"it, so retrain, or write the file with the sections the model was trained with"
+        )
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def stage_config(
+    cls: type[Stage],
+    section: str,
+    params: dict[str, Any],
+    settings: Iterable[Path],
+    explicit: dict[str, dict[str, Any]],
+) -> Stage:
+    """A stage's config: the workflow's, then each settings file's section, then the user's keys."""
+    values = dict(params)
+    for path in settings:
+        values.update(read_settings(path).get(section, {}))
+    values.update(explicit.get(section, {}))
+    return cls(**values)
+
+
+def training_stops(settings: Path, sequences: list[str]) -> list[int | None]:
+    """The first held-back frame of each training sequence (None: train on all its frames)."""
+    held_back = read_settings(settings).get("validation", {}).get("held_back", {})
+    return [held_back[s][0] if s in held_back else None for s in sequences]

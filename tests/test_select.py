@@ -1,0 +1,105 @@
+"""Choices on validation frames: checkpoint, clustering and linking, scored by py-ctcmetrics."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from cosinetrack import workflow
+from cosinetrack.adapt import run_adapt
+from cosinetrack.config import (
+    AdaptConfig,
+    ClusterConfig,
+    LinkConfig,
+    ModelConfig,
+    PreprocessConfig,
+    TrainConfig,
+    WorkflowConfig,
+)
+from cosinetrack.preprocess import run_preprocess
+from cosinetrack.select import cluster_options, grid, link_options, run_select
+from cosinetrack.train import run_train
+from cosinetrack.trained import TrainedModel
+
+MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
+TRAIN = TrainConfig(iterations=4, crop=32, clip_frames=2, log_every=2, candidates=[0.5, 1.0])
+
+
+def test_grid_leaves_out_the_base_and_fixed_keys() -> None:
+    base = {"a": 1, "b": 10}
+    options = {"a": [0, 1, 2], "b": [10, 20]}
+    assert list(grid(base, options, set())) == [
+        {"a": 1, "b": 20},
+        {"a": 0, "b": 10},
+        {"a": 0, "b": 20},
+        {"a": 2, "b": 10},
+        {"a": 2, "b": 20},
+    ]
+    assert list(grid(base, options, {"b"})) == [{"a": 0}, {"a": 2}]
+
+
+def test_options_surround_the_current_values() -> None:
+    assert cluster_options(ClusterConfig(min_cluster_size=20, min_samples=5)) == {
+        "background_threshold": [0.3, 0.5, 0.7],
+        "min_cluster_size": [10, 20, 40],
+    }
+    assert link_options(LinkConfig(parent_dilation=3))["parent_dilation"] == [3, 6]
+
+
+@pytest.fixture
+def trained(two_cells: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Settings, a preprocessed store and a training folder (two candidates) of `two_cells`."""
+    cfg = WorkflowConfig.model_validate({"datasets": {"own": {"path": str(two_cells)}}})
+    defaults = {**workflow.stage_defaults(cfg), "train": TRAIN.model_dump()}
+    settings = tmp_path / "model" / "settings.yaml"
+    run_adapt(two_cells, ["01"], [], defaults, {}, AdaptConfig(), settings)
+    store = tmp_path / "prep" / "01.zarr"
+    run_preprocess(two_cells, "01", store, PreprocessConfig(scale=1.0))
+    run_train([store], tmp_path / "train", MODEL, TRAIN, stops=[2])
+    return settings, store, tmp_path / "train"
+
+
+def test_select_scores_every_candidate_and_setting(
+    two_cells: Path, trained, tmp_path: Path
+) -> None:
+    settings, store, train_dir = trained
+    assert yaml.safe_load(settings.read_text())["validation"]["held_back"] == {"01": [2, 4]}
+    params = workflow.stage_defaults(
+        WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
+    )
+    out = tmp_path / "model"
+    explicit = {
+        "cluster": {"min_cluster_size": 5, "min_samples": 3},
+        "link": {"parent_dilation": 1},
+    }
+    run_select(train_dir, {"01": store}, two_cells, settings, params, explicit, True, out)
+    rows = pd.read_csv(out / "validation.csv")
+    # two checkpoints; clustering: 3 thresholds (min_cluster_size is the user's) less the base;
+    # linking: 3 IoU thresholds (parent_dilation is the user's) less the base
+    assert rows["stage"].tolist() == ["checkpoint"] * 2 + ["cluster"] * 2 + ["link"] * 2
+    assert rows["checkpoint"].dropna().tolist() == ["model.pt", "iteration000002.pt"]
+    assert rows["TRA"].between(0, 1).all() and rows["SEG"].between(0, 1).all()
+    record = yaml.safe_load((out / "postprocess.yaml").read_text())
+    assert record["cluster"]["min_cluster_size"] == 5 and record["link"]["parent_dilation"] == 1
+    best = rows["criterion"].max()
+    assert record["validation_scores"]["criterion"] == pytest.approx(best)
+    assert TrainedModel.from_folder(out).record["iteration"] in (2, 4)
+    assert (out / "config.yaml").read_text() == (train_dir / "config.yaml").read_text()
+
+
+def test_without_tuning_the_final_weights_and_derived_settings_are_kept(
+    two_cells: Path, trained, tmp_path: Path
+) -> None:
+    settings, store, train_dir = trained
+    params = workflow.stage_defaults(
+        WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
+    )
+    out = tmp_path / "untuned"
+    run_select(train_dir, {"01": store}, two_cells, settings, params, {}, False, out)
+    record = yaml.safe_load((out / "postprocess.yaml").read_text())
+    assert record["checkpoint"] == "final" and record["validation_scores"] == {}
+    chosen = yaml.safe_load(settings.read_text())["cluster"]["min_cluster_size"]
+    assert record["cluster"] == {"background_threshold": 0.5, "min_cluster_size": chosen}
+    assert TrainedModel.from_folder(out).record["iteration"] == 4
+    assert pd.read_csv(out / "validation.csv").empty
