@@ -270,3 +270,38 @@ def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> Non
     features = np.r_[np.arange(8), np.arange(8) + 100.0][:, None]  # frames far apart
     labels = spread_labels(features, sample, np.array([0, 0, 1, 1]))
     assert labels.tolist() == [0] * 8 + [1] * 8
+
+
+def tracked_table(tmp: Path, labels: np.ndarray, cfg: LinkConfig = LINK) -> list[list[int]]:
+    """Link hand-made label frames (T, H, W), each matched to the last through itself."""
+    from cosinetrack.link import write_tracks
+
+    tracks = write_tracks(((f, f) for f in labels), tmp / "01_RES", labels.shape, cfg)
+    return tracks.tolist()
+
+
+def test_a_fragment_seen_for_one_frame_is_no_daughter(tmp_path: Path) -> None:
+    labels = np.zeros((5, *SHAPE), np.int64)
+    labels[:, 14:34, 20:44] = 1
+    labels[2, 14:34, 34:44] = 2  # frame 2 splits the cell; the piece is gone in frame 3
+    assert tracked_table(tmp_path, labels) == [[1, 0, 4, 0]]
+
+
+def test_a_cell_entering_beside_a_living_one_is_not_her_daughter(tmp_path: Path) -> None:
+    labels = np.zeros((5, *SHAPE), np.int64)
+    labels[:, 10:30, 40:60] = 1
+    labels[2:, 12:24, 60:64] = 2  # enters across the right edge at frame 2, touching cell 1
+    assert tracked_table(tmp_path, labels) == [[1, 0, 4, 0], [2, 2, 4, 0]]
+
+
+def test_a_cell_back_in_view_where_one_ended_is_not_her_daughter(tmp_path: Path) -> None:
+    labels = np.zeros((6, *SHAPE), np.int64)
+    labels[:2, 20:30, 0:6] = 1
+    labels[3:, 20:30, 0:6] = 2  # one frame out of view: a new track, as in the CTC ground truth
+    assert tracked_table(tmp_path, labels) == [[1, 0, 1, 0], [2, 3, 5, 0]]
+
+
+def test_tracks_cut_short_by_the_recording_are_kept() -> None:
+    tracks = np.array([[1, 0, 0, 0], [2, 0, 5, 0], [3, 1, 1, 0], [4, 3, 3, 0], [5, 5, 5, 0]])
+    kept = drop_short_tracks(tracks, min_length=2, cut_short={1, 4, 5})
+    assert kept[:, 0].tolist() == [1, 2, 4, 5]

@@ -2,9 +2,11 @@
 
 Pair t holds a clustering of frames (t, t+1). Its frame-t labels are matched to the tracks already
 in frame t (greedy IoU, largest first, down to a threshold); matched instances carry their track id
-into frame t+1, the rest start new tracks. A track that starts at t > 0 whose first mask, dilated,
-overlaps a track of the previous frames becomes its daughter, and a mother still alive is cut: its
-continuation becomes a second daughter, so the mother ends where its daughters begin (CTC rule).
+into frame t+1, the rest start new tracks. A track that starts at t > 0 and is still seen at t+1
+takes as mother the track whose last mask (in the `parent_frames` frames before t) its dilated
+masks of frames t and t+1 overlap most. A mother still alive at t is cut: her continuation becomes
+a second daughter, so she ends where her daughters begin (CTC rule); a mother that ended before t
+needs two daughters, as a single track starting where one ended is a cell back in view.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +78,13 @@ def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 
 @dataclass
 class Tracker:
-    """Builds tracks frame by frame; keeps only the last `parent_frames` frames in memory."""
+    """Builds tracks frame by frame; keeps only the last `parent_frames` + 2 frames in memory.
+
+    Parents are searched one frame late: a track that starts at t is given its mother once frame
+    t + 1 is tracked, so that a division is judged on the daughters' first two frames and a track
+    seen for a single frame (a fragment of a cell) is never a daughter. `advance` therefore
+    returns the frame before the one it tracks, and `finish` the last one.
+    """
 
     cfg: LinkConfig
     first: dict[int, int] = field(default_factory=dict)
@@ -84,6 +92,8 @@ class Tracker:
     parent: dict[int, int] = field(default_factory=dict)
     window: deque[np.ndarray] = field(default_factory=deque)
     sizes: deque[np.ndarray] = field(default_factory=deque)  # pixels per track in each window frame
+    born: list[int] = field(default_factory=list)  # newest frame's new tracks, not yet searched
+    edge: set[int] = field(default_factory=set)  # tracks seen on the frame border
     frame: int = -1
 
     def new_track(self, t: int, parent: int = 0) -> int:
@@ -92,11 +102,16 @@ class Tracker:
         self.first[track], self.last[track], self.parent[track] = t, t, parent
         return track
 
-    def advance(self, match_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def at(self, t: int) -> np.ndarray:
+        """The tracked frame t, which must still be in the window."""
+        return self.window[t - self.frame - 1]
+
+    def advance(self, match_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
         """Track the next frame: `labels` (H, W), matched through `match_labels` to the last frame.
 
         `match_labels` uses the numbering of `labels` and is compared by IoU with the last tracked
-        frame (for pairs it is the shared frame's clustering). Returns the frame's track ids.
+        frame (for pairs it is the shared frame's clustering). Returns the frame before, whose
+        track ids are now final (None for the first frame).
         """
         self.frame += 1
         t = self.frame
@@ -110,38 +125,98 @@ class Tracker:
         present = np.unique(tracked)
         for track in present[present > 0]:
             self.last[int(track)] = t
-        if t > 0:
-            for label in new:
-                self.find_parent(tracked, mapping[label], t)
+        border = np.concatenate([tracked[0], tracked[-1], tracked[:, 0], tracked[:, -1]])
+        self.edge.update(np.unique(border[border > 0]).tolist())
         self.window.append(tracked)
         self.sizes.append(np.bincount(tracked.ravel()))
-        while len(self.window) > self.cfg.parent_frames:
+        self.find_parents(t - 1)
+        self.born = [mapping[label] for label in new]
+        while len(self.window) > self.cfg.parent_frames + 1:
             self.window.popleft()
             self.sizes.popleft()
-        return tracked
+        return self.window[-2] if len(self.window) > 1 else None
 
-    def find_parent(self, tracked: np.ndarray, child: int, t: int) -> None:
-        """Give a new track the parent its dilated first mask overlaps most; cut a living mother."""
-        radius = self.cfg.parent_dilation
-        box = grown_box(ndimage.find_objects((tracked == child).astype(np.int8))[0], radius)
-        mask = tracked[box] == child  # the child and its dilation lie inside the grown box
-        if radius > 0:
-            mask = ndimage.binary_dilation(mask, structure=disk(radius))
-        area, best, best_iou = int(mask.sum()), 0, self.cfg.parent_iou
-        for frame, sizes in zip(self.window, self.sizes, strict=True):
-            candidates, shared = np.unique(frame[box][mask], return_counts=True)
-            iou = shared / (sizes[candidates] + area - shared)
-            for candidate, value in zip(candidates, iou, strict=True):
-                if candidate and candidate != child and value > best_iou:
-                    best, best_iou = int(candidate), float(value)
-        if not best:
+    def finish(self) -> np.ndarray | None:
+        """Search the parents of the tracks starting in the last frame; return that frame."""
+        if not self.window:
+            return None
+        self.find_parents(self.frame)
+        self.born = []
+        return self.window[-1]
+
+    def find_parents(self, t: int) -> None:
+        """Give the tracks starting at t their mother; a division needs two daughters.
+
+        Each track seen in its first two frames (or starting in the last frame) takes the mother
+        it overlaps most (`mother_of`). A mother still alive at t is cut: her continuation becomes
+        a second daughter, so she ends where her daughters begin. A mother that ended before t
+        needs two daughters; a single track starting where one ended is a cell that came back
+        into view, not a division, and keeps no parent.
+        """
+        if t <= 0:
             return
-        if self.last[best] >= t:
-            # The mother lives on in this frame: her continuation becomes a second daughter.
-            sister = self.new_track(t, parent=best)
-            tracked[tracked == best] = sister
-            self.last[best] = t - 1
-        self.parent[child] = best
+        daughters: dict[int, list[int]] = {}
+        for child in self.born:
+            if t < self.frame and self.last[child] == t:
+                continue  # seen for one frame only: no daughter
+            mother = self.mother_of(child, t)
+            if mother:
+                daughters.setdefault(mother, []).append(child)
+        for mother, children in daughters.items():
+            if self.last[mother] >= t:
+                self.cut(mother, t)
+            elif len(children) < 2:
+                continue
+            for child in children:
+                self.parent[child] = mother
+
+    def cut(self, mother: int, t: int) -> None:
+        """End a mother alive at t at t - 1; her continuation becomes a daughter from t on."""
+        sister = self.new_track(t, parent=mother)
+        self.last[sister], self.last[mother] = self.last[mother], t - 1
+        for s in range(t, self.frame + 1):
+            frame = self.at(s)
+            frame[frame == mother] = sister
+            self.sizes[s - self.frame - 1] = np.bincount(frame.ravel())
+
+    def mother_of(self, child: int, t: int) -> int:
+        """The track whose last mask before t best overlaps the child's dilated first masks.
+
+        The child's masks in its first two frames are each dilated by `parent_dilation` and
+        compared by IoU with the last mask of every track seen in the `parent_frames` frames before
+        t; the best IoU above `parent_iou` wins (0: no mother).
+        """
+        radius = self.cfg.parent_dilation
+        best, best_iou = 0, self.cfg.parent_iou
+        searched = range(max(t - self.cfg.parent_frames, 0), t)
+        for own in range(t, min(t + 1, self.frame) + 1):
+            found = ndimage.find_objects((self.at(own) == child).astype(np.int8))
+            if not found:
+                continue
+            box = grown_box(found[0], radius)
+            mask = self.at(own)[box] == child  # the child and its dilation lie inside the box
+            if radius > 0:
+                mask = ndimage.binary_dilation(mask, structure=disk(radius))
+            area = int(mask.sum())
+            for s in searched:
+                candidates, shared = np.unique(self.at(s)[box][mask], return_counts=True)
+                sizes = self.sizes[s - self.frame - 1]
+                for candidate, overlap in zip(candidates.tolist(), shared.tolist(), strict=True):
+                    if not candidate or min(self.last[candidate], t - 1) != s:
+                        continue  # background, or not the candidate's last mask before t
+                    iou = overlap / (int(sizes[candidate]) + area - overlap)
+                    if iou > best_iou:
+                        best, best_iou = candidate, iou
+        return best
+
+    def cut_short(self) -> set[int]:
+        """Tracks whose length the recording cut: seen in the first or last frame, or at the border.
+
+        A cell seen for one frame as it passes the edge of the view, or as the recording starts
+        or ends, is a whole cell, not a fragment to remove.
+        """
+        ends = {k for k in self.first if self.first[k] == 0 or self.last[k] == self.frame}
+        return ends | self.edge
 
     def table(self) -> np.ndarray:
         """The tracks found so far as rows L B E P."""
@@ -155,11 +230,18 @@ def grown_box(box: tuple[slice, ...], margin: int) -> tuple[slice, ...]:
     return tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
 
 
-def drop_short_tracks(tracks: np.ndarray, min_length: int) -> np.ndarray:
-    """Remove tracks without parent and without daughters that are shorter than `min_length`."""
+def drop_short_tracks(
+    tracks: np.ndarray, min_length: int, cut_short: Collection[int] = ()
+) -> np.ndarray:
+    """Remove tracks without parent and without daughters that are shorter than `min_length`.
+
+    Tracks in `cut_short` are kept whatever their length: the recording cut them (see
+    `Tracker.cut_short`), so their length says nothing about being a fragment of a cell.
+    """
     length = tracks[:, 2] - tracks[:, 1] + 1
     has_children = np.isin(tracks[:, 0], tracks[:, 3])
     keep = (length >= min_length) | (tracks[:, 3] > 0) | has_children
+    keep |= np.isin(tracks[:, 0], list(cut_short))
     return tracks[keep]
 
 
@@ -168,9 +250,15 @@ def link_frames(
 ) -> np.ndarray:
     """Track a stream of (match labels, labels) into `scratch` (T, H, W); return the table."""
     tracker = Tracker(cfg)
-    for t, (match_labels, labels) in enumerate(pairs):
-        scratch[t] = tracker.advance(match_labels, labels)
-    return drop_short_tracks(tracker.table(), cfg.min_track_length)
+    done = 0
+    for match_labels, labels in pairs:
+        frame = tracker.advance(match_labels, labels)
+        if frame is not None:
+            scratch[done], done = frame, done + 1
+    frame = tracker.finish()
+    if frame is not None:
+        scratch[done] = frame
+    return drop_short_tracks(tracker.table(), cfg.min_track_length, tracker.cut_short())
 
 
 def pair_stream(labels: zarr.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
