@@ -36,6 +36,7 @@ import torch
 import yaml
 import zarr
 
+from cosinetrack.adapt import read_settings
 from cosinetrack.cluster import hdbscan_labels, run_cluster, run_gather_pairs
 from cosinetrack.config import ClusterConfig, EvaluateConfig, LinkConfig
 from cosinetrack.evaluate import score
@@ -145,7 +146,14 @@ def main() -> None:
     for name, path in stores.items():
         if not path.exists():
             parser.error(f"{name}: {path} does not exist; run the workflow first")
-    settings = yaml.safe_load(args.config.read_text()) or {}
+    # The settings the workflow clustered and linked with: the model folder's, then the config's.
+    settings = {section: {} for section in ("cluster", "link")}
+    for name in ("settings.yaml", "postprocess.yaml"):
+        chosen = read_settings(results / "model" / name)
+        for section, values in settings.items():
+            values.update(chosen.get(section) or {})
+    for section, values in settings.items():
+        values.update((yaml.safe_load(args.config.read_text()) or {}).get(section) or {})
     with tempfile.TemporaryDirectory(prefix="cosinetrack-clustering-") as work:
         rows = compare(settings, stores, Path(work))
     columns = ["backend", "scope", "subsample", "knn_graph", "first_call_s", "pairs", "s_per_pair"]

@@ -357,10 +357,24 @@ def row(sequence: str, frames: int, stage: str, result: dict[str, Any], threads:
     return out
 
 
-def stage_settings(path: Path, overrides: list[str]) -> dict[str, dict[str, Any]]:
-    """The stage sections of a workflow config, with `section.key=value` overrides applied."""
+def stage_settings(
+    path: Path, overrides: list[str], model: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """The stage sections as the workflow runs them with `model`, then config and `--set` keys.
+
+    The model folder's chosen settings (settings.yaml, postprocess.yaml) come first, as in the
+    workflow, where a key the config sets wins over them.
+    """
+    from cosinetrack.adapt import read_settings
+
     raw = yaml.safe_load(path.read_text()) or {}
-    settings = {section: dict(raw.get(section) or {}) for section in SECTIONS}
+    settings: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for name in ("settings.yaml", "postprocess.yaml") if model is not None else ():
+        chosen = read_settings(model / name)
+        for section in SECTIONS:
+            settings[section].update(chosen.get(section) or {})
+    for section in SECTIONS:
+        settings[section].update(raw.get(section) or {})
     for override in overrides:
         key, _, value = override.partition("=")
         section, _, name = key.partition(".")
@@ -591,7 +605,7 @@ def main() -> None:
     if args.model is None or not (args.model / "model.pt").is_file():
         parser.error("--model must name a trained model folder holding model.pt")
     args.model = args.model.resolve()
-    settings = stage_settings(args.config, args.set)
+    settings = stage_settings(args.config, args.set, args.model)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cosinetrack-bench-"))
     work = work.resolve()
     try:
