@@ -120,9 +120,14 @@ def model_folder(name: str, dataset: DatasetConfig) -> str:
     return str(dataset.model) if dataset.model is not None else f"results/{name}/model"
 
 
+def model_path(name: str, dataset: DatasetConfig, file: str) -> str:
+    """A file of the model folder a dataset uses (model.pt, settings.yaml, postprocess.yaml)."""
+    return f"{model_folder(name, dataset)}/{file}"
+
+
 def model_file(name: str, dataset: DatasetConfig) -> str:
     """The model a dataset uses: the configured `model` folder's, or the one the workflow trains."""
-    return f"{model_folder(name, dataset)}/model.pt"
+    return model_path(name, dataset, "model.pt")
 
 
 def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: int) -> list[str]:
