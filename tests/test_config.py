@@ -112,7 +112,7 @@ def test_every_pixel_valued_setting_names_its_unit() -> None:
 
     for table in (LENGTHS, AREAS, INVERSE_LENGTHS, {"preprocess": ("sigma",), "train": ("crop",)}):
         for section, keys in table.items():
-            model = type(getattr(WorkflowConfig.model_fields[section], "default"))
+            model = type(WorkflowConfig.model_fields[section].default)
             for key in keys:
                 text = model.model_fields[key].description
                 assert "pixels of the" in text or "per pixel of" in text, f"{section}.{key}"

@@ -40,7 +40,9 @@ def test_training_writes_the_model_folder(prep: Path, tmp_path: Path) -> None:
     ]
     # train.candidates [0.8, 1.0] of 4 iterations: the weights after 3 are kept besides the final
     assert [p.name for p in (out / "candidates").iterdir()] == ["iteration000003.pt"]
-    assert TrainedModel.from_file(out / "candidates" / "iteration000003.pt").record["iteration"] == 3
+    assert (
+        TrainedModel.from_file(out / "candidates" / "iteration000003.pt").record["iteration"] == 3
+    )
     log = pd.read_csv(out / "train_log.csv")
     assert log["iteration"].tolist() == [2, 4]
     assert set(log.columns) >= {"total", "instance_pull", "instance_push", "learning_rate"}

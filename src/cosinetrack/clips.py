@@ -61,7 +61,7 @@ class Batch:
 
 
 def open_training_sequence(path: Path, stop: int | None = None) -> TrainingSequence:
-    """Open a preprocessed store for training (its frames before `stop`), refusing one without GT."""
+    """Open a preprocessed store for training (frames before `stop`), refusing one without GT."""
     group = open_store(path, "preprocessed")
     if "labels" not in group:
         raise ValueError(
