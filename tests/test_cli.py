@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+import zarr
 from conftest import two_cell_labels, write_ctc
 
 from cosinetrack import cli, ctc
@@ -82,3 +83,40 @@ def test_schema_command_prints_the_committed_schema(capsys) -> None:
 
     cli.main(["schema"])
     assert capsys.readouterr().out == (REPO / "workflow/schemas/config.schema.yaml").read_text()
+
+
+def test_adapted_stages_chain_from_the_command_line(tmp_path: Path) -> None:
+    """adapt -> preprocess -> train -> select -> infer -> cluster -> link, settings passed on."""
+    labels = two_cell_labels(frames=6)
+    tracks = np.array([[1, 0, 5, 0], [2, 1, 5, 0]])
+    root = write_ctc(tmp_path / "data", "01", labels, tracks, seg_frames=(0, 2, 5))
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    out = tmp_path / "out"
+    settings, post = f"{out}/model/settings.yaml", f"{out}/model/postprocess.yaml"
+    prep, model = f"{out}/01.zarr", f"{out}/model"
+
+    def run(command: str, *args: str) -> None:
+        cli.main([command, "--config", str(config), *args])
+
+    run("adapt", "--root", str(root), "--train", "01", "--out", settings)
+    chosen = yaml.safe_load(Path(settings).read_text())
+    assert chosen["validation"]["held_back"] == {"01": [4, 6]}
+    run(
+        "preprocess", "--settings", settings, "--root", str(root), "--sequence", "01", "--out", prep
+    )
+    assert (
+        zarr.open_group(prep, mode="r").attrs["preprocess"]["scale"]
+        == chosen["preprocess"]["scale"]
+    )
+    run("train", "--settings", settings, "--prep", prep, "--out", f"{out}/train", "--threads", "1")
+    run("select", "--training", f"{out}/train", "--prep", prep, "--root", str(root),
+        "--settings", settings, "--out", model, "--threads", "1")  # fmt: skip
+    assert yaml.safe_load(Path(post).read_text())["cluster"]["min_cluster_size"] == 5
+    run("infer", "--prep", prep, "--model", model, "--out", f"{out}/e.zarr", "--threads", "1")
+    run("cluster", "--settings", settings, post, "--embeddings", f"{out}/e.zarr",
+        "--out", f"{out}/c0.zarr")  # fmt: skip
+    cli.main(["gather", "--chunks", f"{out}/c0.zarr", "--out", f"{out}/pairs.zarr"])
+    run("link", "--settings", settings, post, "--pairs", f"{out}/pairs.zarr", "--prep", prep,
+        "--out", f"{out}/01_RES")  # fmt: skip
+    ctc.check_result(out / "01_RES", frames=6)

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,6 +27,50 @@ def load_config(path: Path | None) -> WorkflowConfig:
     """Read and validate a workflow config file; without one, a simulated dataset with defaults."""
     raw = yaml.safe_load(path.read_text()) if path else {"datasets": {"sim": {"simulate": {}}}}
     return WorkflowConfig.model_validate(raw)
+
+
+def stage(args: argparse.Namespace, section: str) -> Any:
+    """A stage's settings: defaults, then the `--settings` files, then the keys the config sets."""
+    from cosinetrack import workflow
+    from cosinetrack.adapt import stage_config
+
+    cfg = load_config(args.config)
+    values = getattr(cfg, section)
+    settings = getattr(args, "settings", None) or []
+    return stage_config(
+        type(values), section, values.model_dump(), settings, workflow.explicit(cfg)
+    )
+
+
+def cmd_adapt(args: argparse.Namespace) -> None:
+    """Measure the objects of training GT and choose the dataset's settings (settings.yaml)."""
+    from cosinetrack import workflow
+    from cosinetrack.adapt import run_adapt
+
+    cfg = load_config(args.config)
+    defaults, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
+    run_adapt(args.root, args.train, args.validation, defaults, explicit, cfg.adapt, args.out)
+
+
+def cmd_select(args: argparse.Namespace) -> None:
+    """Choose checkpoint and post-processing on the validation frames into a model folder."""
+    from cosinetrack import workflow
+    from cosinetrack.select import run_select
+
+    cfg = load_config(args.config)
+    stores = {path.stem: path for path in args.prep}
+    params, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
+    run_select(
+        args.training,
+        stores,
+        args.root,
+        args.settings,
+        params,
+        explicit,
+        cfg.adapt.tune,
+        args.out,
+        threads=args.threads,
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -52,15 +97,17 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     """Normalise one sequence of a CTC folder into a Zarr store."""
     from cosinetrack.preprocess import run_preprocess
 
-    run_preprocess(args.root, args.sequence, args.out, load_config(args.config).preprocess)
+    run_preprocess(args.root, args.sequence, args.out, stage(args, "preprocess"))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the network on preprocessed sequences into a model folder."""
+    from cosinetrack.adapt import training_stops
     from cosinetrack.train import run_train
 
-    cfg = load_config(args.config)
-    run_train(args.prep, args.out, cfg.model, cfg.train, threads=args.threads)
+    model = load_config(args.config).model
+    stops = training_stops(args.settings[0], [p.stem for p in args.prep]) if args.settings else None
+    run_train(args.prep, args.out, model, stage(args, "train"), args.threads, stops)
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
@@ -74,8 +121,7 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     """Cluster one chunk of frame pairs of an embeddings store."""
     from cosinetrack.cluster import run_cluster
 
-    cfg = load_config(args.config).cluster
-    run_cluster(args.embeddings, args.out, cfg, args.chunk, args.threads)
+    run_cluster(args.embeddings, args.out, stage(args, "cluster"), args.chunk, args.threads)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -89,15 +135,14 @@ def cmd_link(args: argparse.Namespace) -> None:
     """Link pair labels into tracks and write a CTC result folder."""
     from cosinetrack.link import run_link
 
-    run_link(args.pairs, args.prep, args.out, load_config(args.config).link)
+    run_link(args.pairs, args.prep, args.out, stage(args, "link"))
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:
     """Run the classical baseline on one CTC sequence folder."""
     from cosinetrack.baseline import run_baseline
 
-    cfg = load_config(args.config)
-    run_baseline(args.sequence, args.out, cfg.baseline, cfg.link)
+    run_baseline(args.sequence, args.out, stage(args, "baseline"), load_config(args.config).link)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -174,27 +219,52 @@ def parser() -> argparse.ArgumentParser:
 
     schema = add_command(sub, "schema", cmd_schema)
     schema.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    settings = {
+        "type": Path,
+        "nargs": "+",
+        "default": [],
+        "help": "settings.yaml / postprocess.yaml of a model folder (the config's own keys win)",
+    }
     simulate = add_command(sub, "simulate", cmd_simulate)
     simulate.add_argument("--dataset", default="sim", help="dataset name in the config")
     paths(simulate, "out:CTC folder to create")
     preprocess = add_command(sub, "preprocess", cmd_preprocess)
     preprocess.add_argument("--sequence", required=True, help="sequence name, e.g. 01")
+    preprocess.add_argument("--settings", **settings)
     paths(preprocess, "root:CTC dataset folder", "out:Zarr store to write")
+    adapt = add_command(sub, "adapt", cmd_adapt)
+    adapt.add_argument("--train", nargs="+", required=True, help="training sequences, e.g. 01")
+    adapt.add_argument("--validation", nargs="*", default=[], help="validation sequences")
+    paths(adapt, "root:CTC dataset folder", "out:settings.yaml to write")
     train = add_command(sub, "train", cmd_train)
     train.add_argument("--threads", **threads)
-    paths(train, "prep+:preprocessed training stores", "out:model folder to write")
+    train.add_argument("--settings", **{**settings, "help": "settings.yaml (held-back frames)"})
+    paths(train, "prep+:preprocessed training stores", "out:training folder to write")
+    select = add_command(sub, "select", cmd_select)
+    select.add_argument("--threads", **threads)
+    paths(
+        select,
+        "training:training folder (model.pt, candidates/)",
+        "prep+:preprocessed stores of the validation frames",
+        "root:CTC dataset folder (its GT scores the choices)",
+        "settings:settings.yaml of the dataset",
+        "out:model folder to write",
+    )
     infer = add_command(sub, "infer", cmd_infer)
     infer.add_argument("--threads", **threads)
     paths(infer, "prep:preprocessed store", "model:model folder", "out:embeddings store")
     cluster = add_command(sub, "cluster", cmd_cluster)
     cluster.add_argument("--chunk", type=int, default=0, help="chunk of frame pairs to cluster")
     cluster.add_argument("--threads", **threads)
+    cluster.add_argument("--settings", **settings)
     paths(cluster, "embeddings:embeddings store", "out:pair-labels chunk store")
     gather = add_command(sub, "gather", cmd_gather)
     paths(gather, "chunks+:chunk stores", "out:pair-labels store")
     link = add_command(sub, "link", cmd_link)
+    link.add_argument("--settings", **settings)
     paths(link, "pairs:pair-labels store", "prep:preprocessed store", "out:CTC result folder")
     baseline = add_command(sub, "baseline", cmd_baseline)
+    baseline.add_argument("--settings", **settings)
     paths(baseline, "sequence:CTC sequence folder (e.g. data/02)", "out:CTC result folder")
     evaluate = add_command(sub, "evaluate", cmd_evaluate)
     evaluate.add_argument("--dataset", default="dataset", help="dataset name for the table")
