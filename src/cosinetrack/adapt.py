@@ -24,6 +24,7 @@ from skimage.measure import regionprops
 from cosinetrack import ctc
 from cosinetrack.config import AdaptConfig, StageConfig
 from cosinetrack.resample import scaled_shape
+from cosinetrack.store import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -224,11 +225,8 @@ def run_adapt(
 
 def write_yaml(path: Path, record: dict[str, Any]) -> None:
     """Write a YAML record under a temporary name, then rename it (no torn file on a crash)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump(record, sort_keys=False))
-    partial.replace(path)
+    with atomic_file(path) as partial:
+        partial.write_text(yaml.safe_dump(record, sort_keys=False))
 
 
 def read_settings(path: Path) -> dict[str, Any]:

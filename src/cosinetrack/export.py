@@ -10,7 +10,6 @@ The table holds the same objects, one row each, with the columns napari's tracks
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 from geff.core_io import write_arrays
 
 from cosinetrack import ctc
-from cosinetrack.store import atomic_path
+from cosinetrack.store import atomic_file, atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -173,14 +172,8 @@ def write_geff(table: pd.DataFrame, geff_path: Path) -> None:
 
 def write_objects(table: pd.DataFrame, objects_path: Path) -> None:
     """Write the object table as CSV under a temporary name, then rename it into place."""
-    objects_path = Path(objects_path)
-    objects_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = objects_path.with_name(objects_path.name + ".partial")
-    try:
+    with atomic_file(objects_path) as partial:
         table.to_csv(partial, index=False)
-        os.replace(partial, objects_path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def run_export(res_dir: Path, geff_path: Path, objects_path: Path) -> None:

@@ -31,7 +31,7 @@ from cosinetrack.evaluate import score
 from cosinetrack.infer import TiledStream, embed_pairs, training_clip, windows
 from cosinetrack.link import pair_stream, write_tracks
 from cosinetrack.machine import usable_threads
-from cosinetrack.store import open_store
+from cosinetrack.store import atomic_file, open_store
 from cosinetrack.trained import TrainedModel
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class ValidationPart:
     image: np.ndarray  # (T, H, W) float32, working size
     original: tuple[int, int]  # (H, W) of the original frames
     gt_dir: Path  # a `{seq}_GT` folder holding exactly these frames
+    has_seg: bool  # whether any of these frames has SEG (else choices go by TRA alone)
 
 
 def validation_part(
@@ -58,7 +59,7 @@ def validation_part(
     out = Path(scratch) / f"{Path(store).stem}_{start}_GT"
     ctc.write_ground_truth_slice(gt_dir, start, stop, out)
     original = tuple(group.attrs.get("original_shape", image.shape[1:]))
-    return ValidationPart(image, original, out)
+    return ValidationPart(image, original, out, any((out / "SEG").glob("*.tif")))
 
 
 def embed(model: TrainedModel, image: np.ndarray, cfg: InferConfig) -> np.ndarray:
@@ -86,10 +87,9 @@ def scored(
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         res = Path(folder) / "RES"
         write_tracks(pair_stream(labels), res, (frames, height, width), cfg, part.original)
-        has_seg = any((part.gt_dir / "SEG").glob("*.tif"))
-        metrics = ["SEG", "DET", "TRA"] if has_seg else ["DET", "TRA"]
+        metrics = ["SEG", "DET", "TRA"] if part.has_seg else ["DET", "TRA"]
         values = score(res, part.gt_dir, EvaluateConfig(metrics=metrics))
-    criterion = [values["TRA"], values["SEG"]] if has_seg else [values["TRA"]]
+    criterion = [values["TRA"], values["SEG"]] if part.has_seg else [values["TRA"]]
     return {**{k: values[k] for k in metrics}, "criterion": float(np.mean(criterion))}
 
 
@@ -218,8 +218,8 @@ def run_select(
             k: scores[k] for k in ("SEG", "DET", "TRA", "criterion") if k in scores
         },
     }
-    shutil.copyfile(chosen, out_dir / "model.pt.partial")
-    (out_dir / "model.pt.partial").replace(out_dir / "model.pt")
+    with atomic_file(out_dir / "model.pt") as partial:
+        shutil.copyfile(chosen, partial)
     shutil.copyfile(Path(train_dir) / "config.yaml", out_dir / "config.yaml")
     write_yaml(out_dir / "postprocess.yaml", record)
     logger.info("chose %s", record)

@@ -8,6 +8,7 @@ complete, so a failed stage never leaves a store that looks finished.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(path, ignore_errors=True)
     partial.rename(path)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of the file `path` to write; move it to `path` only on success."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def frame_array(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from cosinetrack.loss import LossTerms, stacked_loss
 from cosinetrack.machine import usable_threads
 from cosinetrack.model import StackedHourglass
 from cosinetrack.provenance import config_hash, provenance
+from cosinetrack.store import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,8 @@ def candidate_iterations(cfg: TrainConfig) -> set[int]:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """Save with torch.save under a temporary name, then rename, so a crash leaves no torn file."""
-    partial = path.with_name(path.name + ".partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
+    with atomic_file(path) as partial:
+        torch.save(obj, partial)
 
 
 class Trainer:
