@@ -1,5 +1,9 @@
 """Clustering and linking on hand-made embeddings: known cells in, known tracks and lineage out."""
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -305,3 +309,34 @@ def test_tracks_cut_short_by_the_recording_are_kept() -> None:
     tracks = np.array([[1, 0, 0, 0], [2, 0, 5, 0], [3, 1, 1, 0], [4, 3, 3, 0], [5, 5, 5, 0]])
     kept = drop_short_tracks(tracks, min_length=2, cut_short={1, 4, 5})
     assert kept[:, 0].tolist() == [1, 2, 4, 5]
+
+
+def cache_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file numba keeps in a cache folder, with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*.nb*")}
+
+
+@pytest.mark.slow
+def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None:
+    """After the warm-up job, clustering real pairs in a new process compiles nothing more."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    warm = "from cosinetrack.cluster import run_warm_up; from cosinetrack.config import "
+    warm += f"ClusterConfig; run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
+    subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
+    record = json.loads((tmp_path / "ok.json").read_text())
+    assert record["backend"] == "fast_hdbscan" and record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]
+    compiled = cache_files(tmp_path / "numba")
+    assert any("fast_hdbscan" in name for name in compiled)
+    # A cluster job: a pair of 16-D embeddings with three cells, in a process of its own.
+    job = (
+        "import numpy as np; from cosinetrack.cluster import cluster_pair; "
+        "from cosinetrack.config import ClusterConfig; u = np.zeros((2, 16, 40, 40), np.float32); "
+        "u[:, 0] = 1; u[:, :, 5:15, 5:15] = 0; u[:, 1, 5:15, 5:15] = 1; u[:, 0, 20:30, 5:15] = 0; "
+        "u[:, 2, 20:30, 5:15] = 1; u[:, 0, 5:15, 25:35] = 0; u[:, 3, 5:15, 25:35] = 1; "
+        "u += np.random.default_rng(0).normal(0, 0.02, u.shape).astype(np.float32); "
+        "u /= np.linalg.norm(u, axis=1, keepdims=True); bg = np.eye(16, dtype=np.float32)[0]; "
+        "labels, _ = cluster_pair(u, bg, ClusterConfig(min_cluster_size=20)); "
+        "assert labels.max() == 3, labels.max()"
+    )
+    subprocess.run([sys.executable, "-c", job], env=env, check=True)
+    assert cache_files(tmp_path / "numba") == compiled

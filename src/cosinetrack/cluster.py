@@ -10,6 +10,7 @@ the same labels.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from cosinetrack.config import ClusterConfig
 from cosinetrack.machine import usable_threads
 from cosinetrack.provenance import provenance
-from cosinetrack.store import atomic_path, open_store
+from cosinetrack.store import atomic_file, atomic_path, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +190,37 @@ def cluster_pair(
     else:
         clusters = cluster_points(unit, mask, cfg)
     return split_components(clusters, cfg.min_instance_size), int(mask.sum())
+
+
+def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
+    """Two separated blobs of pair-feature rows (N, dim + 2) that exercise every HDBSCAN step."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((2, dim + 2))
+    centres[1, 0] = 1.0
+    return np.concatenate([rng.normal(c, 0.05, (200, dim + 2)) for c in centres])
+
+
+def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
+    """Compile the HDBSCAN backend once, before the cluster jobs, so they load numba's cache.
+
+    fast_hdbscan compiles its numba code on first use and caches it (next to the package, or in
+    NUMBA_CACHE_DIR); cluster jobs started at once after an install would each compile it.
+    """
+    start = time.perf_counter()
+    labels = hdbscan_labels(warm_up_points(), cfg)
+    seconds = round(time.perf_counter() - start, 2)
+    if len(set(labels.tolist()) - {-1}) != 2:
+        raise RuntimeError(f"{cfg.backend} found {len(set(labels.tolist()))} clusters in 2 blobs")
+    record = {
+        "backend": cfg.backend,
+        "knn_graph": cfg.knn_graph,
+        "numba_cache_dir": numba.config.CACHE_DIR or "next to each package (numba's default)",
+        "seconds": seconds,
+        "provenance": provenance(),
+    }
+    with atomic_file(out) as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")
+    logger.info("%s ready in %.1f s (compiled or loaded from numba's cache)", cfg.backend, seconds)
 
 
 def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:

@@ -162,7 +162,9 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
 
 def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     """The Snakemake benchmark file of every job that makes the results and figures."""
-    files = ["results/benchmarks/metrics.tsv"] if metric_tables(cfg) else []
+    files = [f"results/benchmarks/{job}.tsv" for job in ("metrics", "metrics_table")]
+    files = files if metric_tables(cfg) else []
+    files.append("results/benchmarks/warm_up_clustering.tsv")  # every dataset has a test sequence
     for name, dataset in cfg.datasets.items():
         bench = f"results/{name}/benchmarks"
         files += [f"{bench}/simulate.tsv"] if dataset.simulate is not None else []

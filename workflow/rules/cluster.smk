@@ -1,8 +1,24 @@
+rule warm_up_clustering:
+    output:
+        "results/clustering_backend.json",
+    log:
+        "results/logs/warm_up_clustering.log",
+    benchmark:
+        "results/benchmarks/warm_up_clustering.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        cluster=CFG.cluster.model_dump(),
+    script:
+        "../scripts/warm_up_clustering.py"
+
+
 rule cluster:
     input:
         embeddings="results/{dataset}/embeddings/{seq}.zarr",
         settings=settings_file,
         postprocess=postprocess_file,
+        backend="results/clustering_backend.json",
     output:
         temp(directory("results/{dataset}/pairs/{seq}/chunk{chunk}.zarr")),
     log:

@@ -39,6 +39,7 @@ rule select:
         stores=validation_stores,
         root=dataset_root,
         settings="results/{dataset}/model/settings.yaml",
+        backend="results/clustering_backend.json",
     output:
         model="results/{dataset}/model/model.pt",
         config="results/{dataset}/model/config.yaml",
