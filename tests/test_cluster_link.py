@@ -324,7 +324,8 @@ def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None
     warm += f"ClusterConfig; run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
     subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
     record = json.loads((tmp_path / "ok.json").read_text())
-    assert record["backend"] == "fast_hdbscan" and record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]
+    assert record["backend"] == "fast_hdbscan"
+    assert record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]
     compiled = cache_files(tmp_path / "numba")
     assert any("fast_hdbscan" in name for name in compiled)
     # A cluster job: a pair of 16-D embeddings with three cells, in a process of its own.

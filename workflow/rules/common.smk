@@ -75,12 +75,16 @@ def validation_stores(wildcards):
 
 def settings_file(wildcards):
     """The settings chosen for a dataset's model (measured object size, scale, pixel sizes)."""
-    return wf.model_path(wildcards.dataset, CFG.datasets[wildcards.dataset], "settings.yaml")
+    return wf.model_path(
+        wildcards.dataset, CFG.datasets[wildcards.dataset], "settings.yaml"
+    )
 
 
 def postprocess_file(wildcards):
     """The clustering and linking settings chosen on the validation frames for a model."""
-    return wf.model_path(wildcards.dataset, CFG.datasets[wildcards.dataset], "postprocess.yaml")
+    return wf.model_path(
+        wildcards.dataset, CFG.datasets[wildcards.dataset], "postprocess.yaml"
+    )
 
 
 def model_file(wildcards):
