@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,23 @@ def test_write_result_with_too_few_masks_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(CtcFormatError, match="got 3 masks for 4 frames"):
         ctc.write_result(tmp_path / "01_RES", masks[:3], tracks, frames=4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mask_that_fails_to_arrive_leaves_the_earlier_result_untouched(tmp_path: Path) -> None:
+    """An error mid-stream (the linker raising, say) leaves no partial folder and the old result."""
+    masks, tracks = division_masks()
+    res = tmp_path / "01_RES"
+    ctc.write_result(res, masks, tracks, frames=4)
+    before = {p.name: p.read_bytes() for p in res.iterdir()}
+
+    def failing() -> Iterator[np.ndarray]:
+        yield from masks[:2]
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        ctc.write_result(res, failing(), tracks, frames=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_RES"]
+    assert {p.name: p.read_bytes() for p in res.iterdir()} == before
 
 
 def test_check_result_rejects_table_that_disagrees_with_masks(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ import zarr
 
 from cosinetrack.clips import open_training_sequence, renumber, sample_clip
 from cosinetrack.config import ModelConfig, PreprocessConfig, TrainConfig
+from cosinetrack.machine import choose_device
 from cosinetrack.preprocess import run_preprocess
-from cosinetrack.train import Trainer, choose_device, run_train, usable_threads
+from cosinetrack.train import Trainer, run_train, usable_threads
 from cosinetrack.trained import TrainedModel
 
 MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)

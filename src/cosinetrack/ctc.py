@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from cosinetrack.store import atomic_path
+
 logger = logging.getLogger(__name__)
 
 FRAME_PATTERN = re.compile(r"^t(\d{3,4})\.tif$")
@@ -272,13 +274,14 @@ def compact_labels(tracks: np.ndarray) -> dict[int, int]:
     return {int(old): new for new, old in enumerate(sorted(tracks[:, 0].tolist()), start=1)}
 
 
-def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+def relabel(
+    labels: np.ndarray, mapping: dict[int, int], dtype: np.dtype | type = np.uint16
+) -> np.ndarray:
     """Apply a label mapping to a mask; labels not in the mapping become 0 (background)."""
-    if not mapping:
-        return np.zeros_like(labels, dtype=np.uint16)
-    lookup = np.zeros(max(int(labels.max()), max(mapping)) + 1, dtype=np.uint16)
+    lookup = np.zeros(int(labels.max(initial=0)) + 1, dtype=dtype)
     for old, new in mapping.items():
-        lookup[old] = new
+        if old < len(lookup):
+            lookup[old] = new
     return lookup[labels]
 
 
@@ -290,24 +293,20 @@ def write_result(
     Labels are compacted to 1..N. Nothing is left at `res_dir` unless every file was written.
     """
     res_dir = Path(res_dir)
-    partial = res_dir.with_name(res_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
     tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
     mapping = compact_labels(tracks)
-    written = 0
-    for t, mask in enumerate(masks):
-        write_label_frame(partial / mask_name("mask", t, frames), relabel(mask, mapping))
-        written += 1
-    if written != frames:
-        shutil.rmtree(partial)
-        raise CtcFormatError(f"{res_dir}: got {written} masks for {frames} frames")
-    compacted = tracks.copy()
-    compacted[:, 0] = [mapping[int(label)] for label in tracks[:, 0]]
-    compacted[:, 3] = [mapping.get(int(parent), 0) for parent in tracks[:, 3]]
-    write_track_table(partial / "res_track.txt", compacted)
-    shutil.rmtree(res_dir, ignore_errors=True)
-    partial.rename(res_dir)
+    with atomic_path(res_dir) as partial:
+        partial.mkdir()
+        written = 0
+        for t, mask in enumerate(masks):
+            write_label_frame(partial / mask_name("mask", t, frames), relabel(mask, mapping))
+            written += 1
+        if written != frames:
+            raise CtcFormatError(f"{res_dir}: got {written} masks for {frames} frames")
+        compacted = tracks.copy()
+        compacted[:, 0] = [mapping[int(label)] for label in tracks[:, 0]]
+        compacted[:, 3] = [mapping.get(int(parent), 0) for parent in tracks[:, 3]]
+        write_track_table(partial / "res_track.txt", compacted)
 
 
 def result_masks(res_dir: Path) -> list[Path]:

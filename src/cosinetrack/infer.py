@@ -22,11 +22,10 @@ import zarr
 from tqdm import tqdm
 
 from cosinetrack.config import InferConfig
-from cosinetrack.machine import usable_threads
+from cosinetrack.machine import choose_device, usable_threads
 from cosinetrack.model import StackedHourglass, State
 from cosinetrack.provenance import provenance
 from cosinetrack.store import atomic_path, frame_array, open_store
-from cosinetrack.train import choose_device
 from cosinetrack.trained import TrainedModel
 
 logger = logging.getLogger(__name__)

@@ -67,15 +67,6 @@ def greedy_matches(reference: np.ndarray, labels: np.ndarray, threshold: float) 
     return matches
 
 
-def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
-    """Apply a label mapping (int64 result); labels not in it become 0."""
-    lookup = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int64)
-    for old, new in mapping.items():
-        if old < len(lookup):
-            lookup[old] = new
-    return lookup[labels]
-
-
 @dataclass
 class Tracker:
     """Builds tracks frame by frame; keeps only the last `parent_frames` + 2 frames in memory.
@@ -121,7 +112,7 @@ class Tracker:
         new = [int(i) for i in ids[ids > 0] if int(i) not in mapping]
         for label in new:
             mapping[label] = self.new_track(t)
-        tracked = relabel(labels, mapping)
+        tracked = ctc.relabel(labels, mapping, np.int64)
         present = np.unique(tracked)
         for track in present[present > 0]:
             self.last[int(track)] = t
@@ -276,7 +267,7 @@ def kept_frames(
     """Stream tracked frames at the original `shape`, with removed tracks set to background."""
     keep = {int(k): int(k) for k in tracks[:, 0]}
     for t in range(scratch.shape[0]):
-        yield resize_labels(relabel(np.asarray(scratch[t]), keep), shape)
+        yield resize_labels(ctc.relabel(np.asarray(scratch[t]), keep, np.int64), shape)
 
 
 def write_tracks(

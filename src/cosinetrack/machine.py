@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def usable_threads(requested: int) -> int:
     """Cap a thread count at the CPUs this process may use (Snakemake's --cores may exceed it)."""
     return max(1, min(requested, len(os.sched_getaffinity(0))))
+
+
+def choose_device(device: str) -> torch.device:
+    """Resolve 'auto' to CUDA when present, else the CPU; refuse 'cuda' without a GPU."""
+    import torch  # here, not above: cluster and link jobs use this module without torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available; use 'auto'")
+    return torch.device(device)

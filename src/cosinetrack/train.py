@@ -31,7 +31,7 @@ from cosinetrack.clips import (
 )
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.loss import LossTerms, stacked_loss
-from cosinetrack.machine import usable_threads
+from cosinetrack.machine import choose_device, usable_threads
 from cosinetrack.model import StackedHourglass
 from cosinetrack.provenance import config_hash, provenance
 from cosinetrack.store import atomic_file
@@ -48,15 +48,6 @@ LOG_COLUMNS = (
     "learning_rate",
     "seconds",
 )
-
-
-def choose_device(device: str) -> torch.device:
-    """Resolve 'auto' to CUDA when present, else the CPU; refuse 'cuda' without a GPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but no CUDA device is available; use 'auto'")
-    return torch.device(device)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam:

@@ -94,15 +94,6 @@ def check_sources(cfg: WorkflowConfig) -> None:
                 )
 
 
-def preprocess_targets(cfg: WorkflowConfig) -> list[str]:
-    """Return the preprocessed stores of every sequence of every dataset."""
-    return [
-        f"results/{name}/prep/{sequence}.zarr"
-        for name, dataset in cfg.datasets.items()
-        for sequence in sequences(dataset)
-    ]
-
-
 def gpus(device: str) -> int:
     """GPUs a train or infer job declares: one on CUDA, or with 'auto' where an NVIDIA driver is.
 
