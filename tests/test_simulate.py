@@ -90,7 +90,8 @@ def test_failed_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             raise RuntimeError("disk full")
         return simulate.SequenceSummary(cfg.frames, 0, 0.0, 0.0, 0, 0, 0)
 
-    monkeypatch.setattr(simulate, "write_sequence", fail_second)
+    # run_simulate looks write_sequence up in its own module, so patch it there.
+    monkeypatch.setattr(simulate.write, "write_sequence", fail_second)
     with pytest.raises(RuntimeError, match="disk full"):
         simulate.run_simulate(tmp_path / "out", SMALL)
     assert calls == ["01", "02"]

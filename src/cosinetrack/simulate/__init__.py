@@ -1,0 +1,55 @@
+"""Embedded simulator of fluorescence-nuclei time-lapses in CTC layout, with full ground truth.
+
+Nuclei are star-shaped outlines `r(theta) = R (1 + sum_k a_k cos(k theta + phi_k))`, k = 2..4,
+elongated and rotated, whose shape parameters drift slowly. They move by a persistent random walk on
+a torus larger than the field of view, so they leave and enter the view across its border, while
+soft repulsion (some overlap allowed, so they press) and short-range adhesion form clusters of
+touching nuclei. Where outlines overlap, each pixel goes to the nucleus with the smallest normalised
+distance `|p - c| / r(theta)`, which gives flat contact faces. Grown nuclei divide into two
+half-area daughters along their long axis. The image is a textured, rim-dimmed intensity per nucleus
+on an uneven background, blurred by a PSF and corrupted by shot and read noise.
+
+Ground truth follows the Cell Tracking Challenge: TRA masks (track ids) on every frame with a
+`man_track.txt` that matches them exactly, and complete SEG masks on a sparse subset of frames whose
+labels are not the track ids. A track is a maximal run of frames in which its nucleus shows at least
+`min_size` pixels, so a nucleus that leaves the view, or whose visible part becomes a sliver, ends
+its track, and one that comes back starts a new one.
+
+Modules: `nuclei` (state, shapes, appearance), `motion` (random walk, contacts, growth, division),
+`render` (labels, intensity, camera), `lineage` (track table while frames are made), `sequence`
+(one sequence frame by frame) and `write` (CTC layout on disk).
+"""
+
+from cosinetrack.simulate.lineage import TrackBook, touching_fraction
+from cosinetrack.simulate.nuclei import Geometry, Nuclei
+from cosinetrack.simulate.sequence import (
+    SequenceSummary,
+    SimFrame,
+    Simulation,
+    sequence_rng,
+    simulate_sequence,
+)
+from cosinetrack.simulate.write import (
+    run_simulate,
+    seg_frames,
+    seg_relabel,
+    write_ground_truth_result,
+    write_sequence,
+)
+
+__all__ = [
+    "Geometry",
+    "Nuclei",
+    "SequenceSummary",
+    "SimFrame",
+    "Simulation",
+    "TrackBook",
+    "run_simulate",
+    "seg_frames",
+    "seg_relabel",
+    "sequence_rng",
+    "simulate_sequence",
+    "touching_fraction",
+    "write_ground_truth_result",
+    "write_sequence",
+]

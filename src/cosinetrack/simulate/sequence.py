@@ -1,0 +1,127 @@
+"""One simulated sequence: frames generated one at a time, with its track table and summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosinetrack.config import SimConfig
+from cosinetrack.simulate.lineage import TrackBook, touching_fraction
+from cosinetrack.simulate.motion import (
+    SPEED,
+    balance_density,
+    divide,
+    drift_shapes,
+    expand,
+    initial_nuclei,
+    move,
+)
+from cosinetrack.simulate.nuclei import Geometry, Nuclei
+from cosinetrack.simulate.render import background_field, form_image, render
+
+# Frames of motion before frame 0, so the first frame already shows pressed clusters.
+WARMUP_FRAMES = 30
+
+
+@dataclass(frozen=True)
+class SimFrame:
+    """One simulated frame: the uint16 image and its full label mask (track ids, 0 = background)."""
+
+    index: int
+    image: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class SequenceSummary:
+    """Statistics of one simulated sequence, for logs and checks."""
+
+    frames: int
+    tracks: int
+    nuclei_per_frame: float
+    touching: float  # median over frames of the fraction of nuclei touching another
+    divisions: int
+    entries: int  # tracks without a parent that begin after frame 0
+    exits: int  # tracks that end before the last frame without dividing
+
+
+def sequence_rng(seed: int, sequence: int) -> np.random.Generator:
+    """Return the generator of one sequence, derived from the dataset seed and sequence index."""
+    return np.random.default_rng(np.random.SeedSequence([seed, sequence]))
+
+
+class Simulation:
+    """One simulated sequence: iterate `frames()` once, then read the track table `tracks`."""
+
+    def __init__(self, cfg: SimConfig, sequence: int) -> None:
+        """Prepare sequence `sequence` (1, 2, ...) of the dataset described by `cfg`."""
+        self.cfg = cfg
+        self.sequence = sequence
+        self._tracks: np.ndarray | None = None
+        self.counts: list[int] = []  # labelled nuclei per frame
+        self.touching: list[float] = []  # touching fraction per frame
+        self.divisions = 0
+
+    @property
+    def tracks(self) -> np.ndarray:
+        """Return the (N, 4) int64 track table L B E P; only after all frames were generated."""
+        if self._tracks is None:
+            raise RuntimeError("the track table is known only after frames() has been exhausted")
+        return self._tracks
+
+    def frames(self) -> Iterator[SimFrame]:
+        """Simulate and yield the frames one at a time, so memory stays bounded by a frame."""
+        cfg, geo = self.cfg, Geometry.of(self.cfg)
+        self._tracks, self.counts, self.touching, self.divisions = None, [], [], 0
+        rng = sequence_rng(cfg.seed, self.sequence)
+        speed = SPEED * cfg.radius
+        background = background_field(rng, (cfg.height, cfg.width))
+        nuc = initial_nuclei(rng, cfg, geo)
+        for _ in range(WARMUP_FRAMES):
+            move(nuc, rng, geo, speed)
+            drift_shapes(nuc, rng)
+        book = TrackBook()
+        for t in range(cfg.frames):
+            if t > 0:
+                nuc = self._advance(nuc, rng, geo, speed)
+            owner, signal = render(nuc, geo)
+            counts = np.bincount(owner.ravel(), minlength=len(nuc) + 1)[1:]
+            labels = book.update(nuc, counts, t, cfg.min_size)[owner]
+            self.counts.append(int(np.count_nonzero(np.unique(labels))))
+            self.touching.append(touching_fraction(labels))
+            yield SimFrame(t, form_image(signal, background, rng), labels)
+        self._tracks = book.table()
+
+    def _advance(
+        self, nuc: Nuclei, rng: np.random.Generator, geo: Geometry, speed: float
+    ) -> Nuclei:
+        """Advance the nuclei by one frame: motion, shape drift, divisions and density balance."""
+        move(nuc, rng, geo, speed)
+        expand(nuc, geo, self.cfg.density)
+        drift_shapes(nuc, rng)
+        nuc, divided = divide(nuc, rng, geo, self.cfg.division_rate, speed)
+        self.divisions += divided
+        return balance_density(nuc, rng, geo, self.cfg)
+
+    def summary(self) -> SequenceSummary:
+        """Return the statistics of the finished sequence."""
+        tracks = self.tracks
+        last = self.cfg.frames - 1
+        mothers = set(tracks[tracks[:, 3] > 0, 3].tolist())
+        ended = (tracks[:, 2] < last) & ~np.isin(tracks[:, 0], list(mothers))
+        return SequenceSummary(
+            frames=self.cfg.frames,
+            tracks=len(tracks),
+            nuclei_per_frame=float(np.mean(self.counts)),
+            touching=float(np.median(self.touching)),
+            divisions=len(mothers),
+            entries=int(np.sum((tracks[:, 3] == 0) & (tracks[:, 1] > 0))),
+            exits=int(np.sum(ended)),
+        )
+
+
+def simulate_sequence(cfg: SimConfig, sequence: int) -> Simulation:
+    """Return the simulation of sequence `sequence` (1, 2, ...); iterate its `frames()` once."""
+    return Simulation(cfg, sequence)
