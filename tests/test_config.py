@@ -89,13 +89,16 @@ def test_stage_configs_are_frozen() -> None:
         TrainConfig().iterations = 3  # type: ignore[misc]
 
 
-def test_gpu_jobs_follow_the_device() -> None:
+def test_gpu_jobs_follow_the_device(monkeypatch) -> None:
     from pathlib import Path
 
     from cosinetrack.workflow import gpus
 
     assert gpus("cuda") == 1 and gpus("cpu") == 0
-    assert gpus("auto") == int(Path("/dev/nvidiactl").exists())
+    monkeypatch.setattr(Path, "exists", lambda path: str(path) == "/dev/nvidiactl")
+    assert gpus("auto") == 1  # an NVIDIA driver: one GPU
+    monkeypatch.setattr(Path, "exists", lambda path: False)
+    assert gpus("auto") == 0 and gpus("cuda") == 1
 
 
 def test_shipped_config_holds_only_datasets() -> None:

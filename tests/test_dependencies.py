@@ -83,5 +83,4 @@ def test_provenance_records_every_library_behind_the_masks() -> None:
         "zarr",
     ):
         assert packages[name] == metadata.version(name), name
-    assert packages["geff"] == lock()["geff"] == "1.1.5.1.1"
-    assert packages["numba"] == lock()["numba"]
+    assert packages["geff"] == lock()["geff"] and packages["numba"] == lock()["numba"]

@@ -150,15 +150,23 @@ def test_neighbour_matrix() -> None:
     assert neighbour_matrix(clip, count=6, radius=7.0)[3, 4]
 
 
-def test_neighbour_matrix_is_fast() -> None:
-    import time
+@pytest.mark.parametrize("radius", [1.0, 6.0, 24.0])
+def test_neighbour_matrix_equals_the_pairwise_pixel_distances(radius: float) -> None:
+    """The bounding-box distance transforms give what all pixel pairs give, on a crowded clip."""
+    from scipy.spatial.distance import cdist
 
     rng = np.random.default_rng(0)
     clip = np.zeros((5, 128, 128), dtype=np.int32)
     for frame in clip:
         for label in range(1, 31):
             disc(frame, *rng.integers(6, 122, 2), 5, label)
-    neighbour_matrix(clip, 30, 24.0)
-    start = time.perf_counter()
-    neighbour_matrix(clip, 30, 24.0)
-    assert time.perf_counter() - start < 0.2  # ~15 ms; loose for a shared CPU
+    reach = max(radius, np.sqrt(2))
+    expected = np.zeros((31, 31), dtype=bool)
+    for frame in clip:
+        pixels = {label: np.argwhere(frame == label) for label in np.unique(frame)[1:]}
+        for i, a in pixels.items():
+            for j, b in pixels.items():
+                if i < j and cdist(a, b).min() <= reach:
+                    expected[i, j] = expected[j, i] = True
+    assert 0 < expected.sum() < 30 * 29  # some pairs near, some not: the check can tell
+    np.testing.assert_array_equal(neighbour_matrix(clip, 30, radius), expected)

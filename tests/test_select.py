@@ -76,16 +76,27 @@ def test_select_scores_every_candidate_and_setting(
     run_select(train_dir, {"01": store}, two_cells, settings, params, explicit, True, out)
     rows = pd.read_csv(out / "validation.csv")
     # two checkpoints; clustering: 3 thresholds (min_cluster_size is the user's) less the base;
-    # linking: 3 IoU thresholds (parent_dilation is the user's) less the base
-    assert rows["stage"].tolist() == ["checkpoint"] * 2 + ["cluster"] * 2 + ["link"] * 2
+    # linking: 3 IoU thresholds x 2 ways of outlining (parent_dilation is the user's) less the base
+    assert rows["stage"].tolist() == ["checkpoint"] * 2 + ["cluster"] * 2 + ["link"] * 5
+    assert set(rows["outlines"].dropna()) == {"embedding", "labels"}
+    assert record_outlines(out) in {"embedding", "labels"}
     assert rows["checkpoint"].dropna().tolist() == ["model.pt", "iteration000002.pt"]
     assert rows["TRA"].between(0, 1).all() and rows["SEG"].between(0, 1).all()
     record = yaml.safe_load((out / "postprocess.yaml").read_text())
     assert record["cluster"]["min_cluster_size"] == 5 and record["link"]["parent_dilation"] == 1
     best = rows["criterion"].max()
     assert record["validation_scores"]["criterion"] == pytest.approx(best)
-    assert TrainedModel.from_folder(out).record["iteration"] in (2, 4)
+    # The kept weights are the best-scoring checkpoint's (the first one on a tie).
+    checkpoints = rows[rows["stage"] == "checkpoint"].reset_index(drop=True)
+    winner = checkpoints.loc[checkpoints["criterion"].idxmax(), "checkpoint"]
+    iteration = {"model.pt": 4, "iteration000002.pt": 2}[winner]
+    assert TrainedModel.from_folder(out).record["iteration"] == iteration
     assert (out / "config.yaml").read_text() == (train_dir / "config.yaml").read_text()
+
+
+def record_outlines(model: Path) -> str:
+    """How the chosen post-processing enlarges masks."""
+    return yaml.safe_load((model / "postprocess.yaml").read_text())["link"]["outlines"]
 
 
 def test_without_tuning_the_final_weights_and_derived_settings_are_kept(

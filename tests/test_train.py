@@ -148,10 +148,14 @@ def test_renumber_keeps_at_most_max_instances() -> None:
     assert (instances[~valid] == 0).all()
 
 
-def test_device_and_threads() -> None:
+def test_threads_are_capped_at_the_cpus_this_process_may_use(monkeypatch) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3})
+    assert [usable_threads(n) for n in (512, 2, 1, 0)] == [2, 2, 1, 1]
+
+
+def test_device() -> None:
     assert choose_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
         assert choose_device("auto").type == "cpu"
         with pytest.raises(ValueError, match="no CUDA device"):
             choose_device("cuda")
-    assert 1 <= usable_threads(512) <= 512 and usable_threads(1) == 1
