@@ -54,7 +54,8 @@ def track_oracle(root: Path, work: Path, scale: float) -> tuple[Path, Path]:
     prep = work / "prep.zarr"
     run_preprocess(root, "01", prep, PreprocessConfig(scale=scale))
     write_oracle_pairs(prep, work / "pairs.zarr")
-    run_link(work / "pairs.zarr", prep, work / "01_RES", LinkConfig())
+    # GT masks have no embedding whose outlines to follow: they are enlarged as masks.
+    run_link(work / "pairs.zarr", prep, work / "01_RES", LinkConfig(outlines="labels"))
     return work / "01_RES", prep
 
 

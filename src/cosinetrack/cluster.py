@@ -45,9 +45,14 @@ def chunk_pairs(frames: int, chunk_pairs_: int, chunk: int) -> range:
     return range(chunk * chunk_pairs_, min((chunk + 1) * chunk_pairs_, frames - 1))
 
 
+def background_cosine(unit: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Cosine (..., H, W) of each pixel's unit embedding (..., D, H, W) to the background."""
+    return np.einsum("...dhw,d->...hw", unit, background)
+
+
 def foreground(unit: np.ndarray, background: np.ndarray, threshold: float) -> np.ndarray:
     """Pixels (..., H, W) whose unit embedding (..., D, H, W) has cosine <= threshold to bg."""
-    return np.einsum("...dhw,d->...hw", unit, background) <= threshold
+    return background_cosine(unit, background) <= threshold
 
 
 def pair_features(unit: np.ndarray, mask: np.ndarray, coordinate_factor: float) -> np.ndarray:
@@ -270,12 +275,14 @@ def run_cluster(
             chunks=(1, 2, height, width),
             dtype="uint16",
         )
+        cosines = pair_cosine_array(store, (len(pairs), 2, height, width))
         for i, t in enumerate(
             tqdm(pairs, desc=f"cluster {Path(embeddings).stem}:{chunk}", mininterval=10)
         ):
             start = time.perf_counter()
             unit = np.asarray(embedding[t], dtype=np.float32)  # (2, D, H, W)
             labels[i], n = cluster_pair(unit, background, cfg)
+            cosines[i] = background_cosine(unit, background)
             points.append(n)
             seconds.append(round(time.perf_counter() - start, 4))
         store.attrs.update(
@@ -295,6 +302,13 @@ def run_cluster(
         pairs.stop - 1,
         np.mean(points),
         np.mean(seconds),
+    )
+
+
+def pair_cosine_array(store: zarr.Group, shape: tuple[int, int, int, int]) -> zarr.Array:
+    """The (P, 2, H, W) float16 cosine to the background that link enlarges outlines from."""
+    return store.create_array(
+        "background_cosine", shape=shape, chunks=(1, *shape[1:]), dtype="float16"
     )
 
 
@@ -321,10 +335,12 @@ def run_gather_pairs(chunks: list[Path], out: Path) -> None:
             chunks=(1, 2, height, width),
             dtype="uint16",
         )
+        cosines = pair_cosine_array(store, (frames - 1, 2, height, width))
         for group in groups:
             first = group.attrs["first_pair"]
             for i in range(group.attrs["pairs"]):
                 labels[first + i] = group["labels"][i]
+                cosines[first + i] = group["background_cosine"][i]
         store.attrs.update(
             {
                 "frames": frames,

@@ -84,6 +84,10 @@ class ModelConfig(StageConfig):
     norm: Literal["none", "group"] = "group"
     """Normalisation after each contracting and expanding convolution: none (the reference) or
     group normalisation (groups of 4 channels), which trains in fewer steps."""
+    recurrent: bool = True
+    """ConvGRUs on the skip connections carry memory from frame to frame; false passes each skip
+    through unchanged (no recurrence, no ConvGRU weights). Still-image datasets (`kind: images`)
+    always train without recurrence, whatever this says."""
 
 
 class TrainConfig(StageConfig):
@@ -240,6 +244,12 @@ class LinkConfig(StageConfig):
     0.1 or less."""
     min_track_length: int = Field(2, ge=1)
     """Tracks without a parent that are shorter than this many frames are removed."""
+    outlines: Literal["embedding", "labels"] = "embedding"
+    """How result masks are enlarged from the working size to the original frames: `embedding`
+    follows the network's cosine to the background direction, interpolated between working pixels
+    (outlines finer than the working grid); `labels` resizes each mask alone. Chosen on the
+    validation frames unless set here (see `adapt`); the baseline, which has no embedding,
+    always resizes its masks."""
 
 
 class BaselineConfig(StageConfig):
@@ -352,6 +362,20 @@ class DatasetConfig(StageConfig):
     the post-processing settings are chosen; empty: the last frames of the training sequences."""
     model: Path | None = None
     """A trained model folder to use instead of training one (then `train` is not needed)."""
+    kind: Literal["timelapse", "images"] = "timelapse"
+    """`timelapse`: CTC sequences, segmented and tracked. `images`: still 2-D images with instance
+    masks, `path/{split}/images/NAME.tif` and `path/{split}/masks/NAME.tif`, where `train`,
+    `validation` and `test` name the split folders; segmented image by image by the network
+    without recurrence, never linked, scored by SEG, F1 at IoU 0.5 and mean matched IoU."""
+
+    @model_validator(mode="after")
+    def _images_from_folder(self) -> Self:
+        if self.kind == "images" and self.path is None:
+            raise ValueError(
+                "a dataset of kind `images` is read from a folder: give its `path` "
+                "(path/{split}/images/*.tif with path/{split}/masks/*.tif), not `simulate`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
-from cosinetrack.resample import resize_labels
+from cosinetrack.resample import follow_foreground, resize_labels
 from cosinetrack.store import frame_array, open_store
 
 logger = logging.getLogger(__name__)
@@ -261,13 +261,35 @@ def pair_stream(labels: zarr.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield pair[0], pair[1]
 
 
+def frame_cosines(cosine: zarr.Array | np.ndarray) -> Iterator[np.ndarray]:
+    """Each frame's cosine to the background from pair cosines (P, 2, H, W), as `pair_stream`."""
+    yield np.asarray(cosine[0, 0])
+    for t in range(cosine.shape[0]):
+        yield np.asarray(cosine[t, 1])
+
+
+@dataclass(frozen=True)
+class Outlines:
+    """What enlarged masks take their outlines from: each frame's cosine to the background."""
+
+    cosines: Iterable[np.ndarray]  # (H, W) per frame at the working size, in frame order
+    threshold: float  # the clustering's foreground test: cosine at most this
+
+
 def kept_frames(
-    scratch: zarr.Array, tracks: np.ndarray, shape: tuple[int, int]
+    scratch: zarr.Array,
+    tracks: np.ndarray,
+    shape: tuple[int, int],
+    outlines: Outlines | None = None,
 ) -> Iterator[np.ndarray]:
     """Stream tracked frames at the original `shape`, with removed tracks set to background."""
     keep = {int(k): int(k) for k in tracks[:, 0]}
+    cosines = iter(outlines.cosines) if outlines else None
     for t in range(scratch.shape[0]):
-        yield resize_labels(ctc.relabel(np.asarray(scratch[t]), keep, np.int64), shape)
+        frame = resize_labels(ctc.relabel(np.asarray(scratch[t]), keep, np.int64), shape)
+        if outlines and cosines:
+            frame = follow_foreground(frame, next(cosines), outlines.threshold)
+        yield frame
 
 
 def write_tracks(
@@ -276,21 +298,39 @@ def write_tracks(
     shape: tuple[int, int, int],
     cfg: LinkConfig,
     original: tuple[int, int] | None = None,
+    outlines: Outlines | None = None,
 ) -> np.ndarray:
-    """Link a frame stream and write the CTC result (masks resized to `original`, if given)."""
+    """Link a frame stream and write the CTC result (masks resized to `original`, if given).
+
+    With `outlines` (and `cfg.outlines` "embedding"), enlarged masks follow the interpolated
+    cosine to the background instead of their own working-size outlines.
+    """
     res_dir = Path(res_dir)
     res_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=res_dir.parent, prefix=f".{res_dir.name}.") as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
         tracks = link_frames(frames, cfg, scratch)
-        masks = kept_frames(scratch, tracks, original or shape[1:])
+        follow = outlines if cfg.outlines == "embedding" else None
+        masks = kept_frames(scratch, tracks, original or shape[1:], follow)
         ctc.write_result(res_dir, masks, tracks, shape[0])
     return tracks
 
 
+def pair_outlines(group: zarr.Group, path: Path) -> Outlines:
+    """The outlines a pair-labels store carries: its cosines and the clustering's threshold."""
+    if "background_cosine" not in group:
+        raise ValueError(
+            f"{path}: no `background_cosine` array for link.outlines 'embedding'; rerun the "
+            f"`cluster` rule, or set link.outlines: labels"
+        )
+    threshold = float(group.attrs["cluster"]["background_threshold"])
+    return Outlines(frame_cosines(group["background_cosine"]), threshold)
+
+
 def run_link(pairs: Path, prep: Path, res_dir: Path, cfg: LinkConfig) -> None:
     """Link the pair clusterings of a sequence into a checked CTC result folder."""
-    labels = open_store(pairs, "pair labels")["labels"]
+    group = open_store(pairs, "pair labels")
+    labels = group["labels"]
     source = open_store(prep, "preprocessed")
     frames, height, width = source["image"].shape
     if labels.shape != (frames - 1, 2, height, width):
@@ -300,7 +340,8 @@ def run_link(pairs: Path, prep: Path, res_dir: Path, cfg: LinkConfig) -> None:
         )
     stream = tqdm(pair_stream(labels), total=frames, desc=f"link {Path(prep).stem}", mininterval=10)
     original = tuple(source.attrs.get("original_shape", (height, width)))
-    tracks = write_tracks(stream, res_dir, (frames, height, width), cfg, original)
+    outlines = pair_outlines(group, pairs) if cfg.outlines == "embedding" else None
+    tracks = write_tracks(stream, res_dir, (frames, height, width), cfg, original, outlines)
     ctc.check_result(res_dir, frames)
     divisions = int((tracks[:, 3] > 0).sum())
     logger.info("%s: %d tracks, %d with a parent", res_dir, len(tracks), divisions)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 from scipy import ndimage
+from skimage.segmentation import expand_labels
 from skimage.transform import resize
 
 
@@ -93,4 +94,24 @@ def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         rows, cols, cover = label_cover(labels, label, boxes[label - 1], shape)
         y, x = np.unravel_index(np.argmax(cover), cover.shape)
         out[rows.start + y, cols.start + x] = label
+    return out
+
+
+def follow_foreground(labels: np.ndarray, cosine: np.ndarray, threshold: float) -> np.ndarray:
+    """Enlarged labels (H, W) whose outlines follow the cosine to the background, interpolated.
+
+    `cosine` is the network's cosine to the background direction at the working size; resized
+    bilinearly to the labels' size, it places each outline between working pixels, where the
+    label masks alone can only place it on their grid. A pixel is foreground where the resized
+    cosine is at most `threshold` (the clustering's foreground test) and takes the label nearest
+    to it within one working pixel; a label that would vanish keeps its enlarged mask.
+    """
+    if cosine.shape == labels.shape:
+        return labels
+    reach = math.ceil(max(n / m for n, m in zip(labels.shape, cosine.shape, strict=True)))
+    inside = resize_image(cosine.astype(np.float32), labels.shape) <= threshold
+    out = np.where(inside, expand_labels(labels, reach), 0).astype(labels.dtype)
+    lost = np.setdiff1d(np.unique(labels), np.unique(out))
+    for label in lost[lost > 0]:
+        out[labels == label] = label
     return out

@@ -25,11 +25,11 @@ import torch
 
 from cosinetrack import ctc
 from cosinetrack.adapt import read_settings, stage_config, write_yaml
-from cosinetrack.cluster import cluster_pair
+from cosinetrack.cluster import background_cosine, cluster_pair
 from cosinetrack.config import ClusterConfig, EvaluateConfig, InferConfig, LinkConfig
 from cosinetrack.evaluate import score
 from cosinetrack.infer import TiledStream, embed_pairs, training_clip, windows
-from cosinetrack.link import pair_stream, write_tracks
+from cosinetrack.link import Outlines, frame_cosines, pair_stream, write_tracks
 from cosinetrack.machine import usable_threads
 from cosinetrack.store import atomic_file, open_store
 from cosinetrack.trained import TrainedModel
@@ -80,13 +80,14 @@ def clustered(embeddings: np.ndarray, background: np.ndarray, cfg: ClusterConfig
 
 
 def scored(
-    labels: np.ndarray, part: ValidationPart, cfg: LinkConfig, scratch: Path
+    labels: np.ndarray, outlines: Outlines, part: ValidationPart, cfg: LinkConfig, scratch: Path
 ) -> dict[str, float]:
     """Link pair labels into a CTC result and score it against the part's GT with py-ctcmetrics."""
     frames, height, width = len(labels) + 1, *labels.shape[-2:]
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         res = Path(folder) / "RES"
-        write_tracks(pair_stream(labels), res, (frames, height, width), cfg, part.original)
+        shape = (frames, height, width)
+        write_tracks(pair_stream(labels), res, shape, cfg, part.original, outlines)
         metrics = ["SEG", "DET", "TRA"] if part.has_seg else ["DET", "TRA"]
         values = score(res, part.gt_dir, EvaluateConfig(metrics=metrics))
     criterion = [values["TRA"], values["SEG"]] if part.has_seg else [values["TRA"]]
@@ -101,6 +102,12 @@ class Search:
         self.parts, self.scratch = parts, scratch
         self.rows: list[dict[str, Any]] = []
 
+    @staticmethod
+    def cosines(embeddings: list[np.ndarray], background: np.ndarray) -> Iterator[np.ndarray]:
+        """Each part's (P, 2, H, W) cosine to the background, made when its scoring needs it."""
+        for pairs in embeddings:
+            yield background_cosine(np.asarray(pairs, np.float32), background)
+
     def run(
         self,
         stage: str,
@@ -114,9 +121,16 @@ class Search:
         """Score one setting (reclustering unless `labels` are given); return its row, labels."""
         if labels is None:
             labels = [clustered(e, background, cluster) for e in embeddings]
+        cosines = self.cosines(embeddings, background)
         scores = [
-            scored(lab, part, link, self.scratch)
-            for lab, part in zip(labels, self.parts, strict=True)
+            scored(
+                lab,
+                Outlines(frame_cosines(cos), cluster.background_threshold),
+                part,
+                link,
+                self.scratch,
+            )
+            for lab, cos, part in zip(labels, cosines, self.parts, strict=True)
         ]
         row = {"stage": stage, **tags}
         row.update({key: float(np.mean([s[key] for s in scores])) for key in scores[0]})
@@ -151,6 +165,7 @@ def link_options(cfg: LinkConfig) -> dict[str, list[Any]]:
     return {
         "iou_threshold": [0.15, 0.25, 0.4],
         "parent_dilation": sorted({cfg.parent_dilation, 2 * cfg.parent_dilation}),
+        "outlines": ["embedding", "labels"],
     }
 
 
