@@ -41,7 +41,7 @@ def test_grid_leaves_out_the_base_and_fixed_keys() -> None:
 
 def test_options_surround_the_current_values() -> None:
     assert cluster_options(ClusterConfig(min_cluster_size=20, min_samples=5)) == {
-        "background_threshold": [0.3, 0.5, 0.7],
+        "background_threshold": [0.1, 0.3, 0.5, 0.7],
         "min_cluster_size": [10, 20, 40],
     }
     assert link_options(LinkConfig(parent_dilation=3))["parent_dilation"] == [3, 6]
@@ -75,10 +75,14 @@ def test_select_scores_every_candidate_and_setting(
     }
     run_select(train_dir, {"01": store}, two_cells, settings, params, explicit, True, out)
     rows = pd.read_csv(out / "validation.csv")
-    # two checkpoints; clustering: 3 thresholds (min_cluster_size is the user's) less the base;
-    # linking: 3 IoU thresholds x 2 ways of outlining (parent_dilation is the user's) less the base
-    assert rows["stage"].tolist() == ["checkpoint"] * 2 + ["cluster"] * 2 + ["link"] * 5
-    assert set(rows["outlines"].dropna()) == {"embedding", "labels"}
+    # two checkpoints; clustering: 4 thresholds (min_cluster_size is the user's) less the base;
+    # linking: 3 IoU thresholds (parent_dilation is the user's) less the base; outlines: the
+    # cosine at 5 thresholds besides the clustering's, or the masks alone (threshold unused)
+    stages = ["checkpoint"] * 2 + ["cluster"] * 3 + ["link"] * 2 + ["outline"] * 6
+    assert rows["stage"].tolist() == stages
+    outline = rows[rows["stage"] == "outline"]
+    assert outline["outlines"].tolist() == ["embedding"] * 5 + ["labels"]
+    assert outline["outline_threshold"].isna().tolist() == [False] * 5 + [True]
     assert record_outlines(out) in {"embedding", "labels"}
     assert rows["checkpoint"].dropna().tolist() == ["model.pt", "iteration000002.pt"]
     assert rows["TRA"].between(0, 1).all() and rows["SEG"].between(0, 1).all()

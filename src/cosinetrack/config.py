@@ -250,6 +250,10 @@ class LinkConfig(StageConfig):
     (outlines finer than the working grid); `labels` resizes each mask alone. Chosen on the
     validation frames unless set here (see `adapt`); the baseline, which has no embedding,
     always resizes its masks."""
+    outline_threshold: float | None = Field(None, gt=-1.0, lt=1.0)
+    """With outlines `embedding`: an enlarged pixel is foreground where the interpolated cosine
+    to the background is at most this; unset, the clustering's `background_threshold`. Chosen on
+    the validation frames unless set here (see `adapt`)."""
 
 
 class BaselineConfig(StageConfig):

@@ -276,6 +276,15 @@ class Outlines:
     threshold: float  # the clustering's foreground test: cosine at most this
 
 
+def followed(outlines: Outlines | None, cfg: LinkConfig) -> Outlines | None:
+    """The outlines enlarged masks follow under `cfg` (None: they are resized alone)."""
+    if outlines is None or cfg.outlines != "embedding":
+        return None
+    if cfg.outline_threshold is None:
+        return outlines
+    return Outlines(outlines.cosines, cfg.outline_threshold)
+
+
 def kept_frames(
     scratch: zarr.Array,
     tracks: np.ndarray,
@@ -310,8 +319,7 @@ def write_tracks(
     with tempfile.TemporaryDirectory(dir=res_dir.parent, prefix=f".{res_dir.name}.") as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
         tracks = link_frames(frames, cfg, scratch)
-        follow = outlines if cfg.outlines == "embedding" else None
-        masks = kept_frames(scratch, tracks, original or shape[1:], follow)
+        masks = kept_frames(scratch, tracks, original or shape[1:], followed(outlines, cfg))
         ctc.write_result(res_dir, masks, tracks, shape[0])
     return tracks
 

@@ -155,7 +155,7 @@ def cluster_options(cfg: ClusterConfig) -> dict[str, list[Any]]:
     """Post-processing values tried for clustering, around the current ones."""
     size = cfg.min_cluster_size
     return {
-        "background_threshold": [0.3, 0.5, 0.7],
+        "background_threshold": [0.1, 0.3, 0.5, 0.7],
         "min_cluster_size": sorted({max(cfg.min_samples + 1, size // 2), size, 2 * size}),
     }
 
@@ -165,8 +165,20 @@ def link_options(cfg: LinkConfig) -> dict[str, list[Any]]:
     return {
         "iou_threshold": [0.15, 0.25, 0.4],
         "parent_dilation": sorted({cfg.parent_dilation, 2 * cfg.parent_dilation}),
-        "outlines": ["embedding", "labels"],
     }
+
+
+def outline_options(cfg: LinkConfig) -> dict[str, list[Any]]:
+    """Ways of enlarging the masks tried last: following the cosine at thresholds, or not."""
+    return {
+        "outlines": ["embedding", "labels"],
+        "outline_threshold": [None, -0.1, 0.1, 0.3, 0.5, 0.7],
+    }
+
+
+def redundant(link: LinkConfig) -> bool:
+    """Whether a setting only changes an outline threshold that resizing masks alone ignores."""
+    return link.outlines == "labels" and link.outline_threshold is not None
 
 
 def candidate_files(train_dir: Path) -> list[Path]:
@@ -228,7 +240,7 @@ def run_select(
     record = {
         "checkpoint": chosen.name if chosen.parent.name == "candidates" else "final",
         "cluster": {k: getattr(cluster, k) for k in cluster_options(cluster)},
-        "link": {k: getattr(link, k) for k in link_options(link)},
+        "link": {k: getattr(link, k) for k in {**link_options(link), **outline_options(link)}},
         "validation_scores": {
             k: scores[k] for k in ("SEG", "DET", "TRA", "criterion") if k in scores
         },
@@ -269,11 +281,14 @@ def choose(
         if trial_row["criterion"] > row["criterion"]:
             row, cluster, labels = trial_row, trial, trial_labels
     fixed = set(explicit.get("link", {}))
-    for update in grid(link.model_dump(), link_options(link), fixed):
-        trial = link.model_copy(update=update)
-        trial_row, _ = search.run(
-            "link", embeddings, background, cluster, trial, labels=labels, **update
-        )
-        if trial_row["criterion"] > row["criterion"]:
-            row, link = trial_row, trial
+    for stage, options in (("link", link_options), ("outline", outline_options)):
+        for update in grid(link.model_dump(), options(link), fixed):
+            trial = link.model_copy(update=update)
+            if redundant(trial):
+                continue
+            trial_row, _ = search.run(
+                stage, embeddings, background, cluster, trial, labels=labels, **update
+            )
+            if trial_row["criterion"] > row["criterion"]:
+                row, link = trial_row, trial
     return path, cluster, link, row
