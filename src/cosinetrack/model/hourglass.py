@@ -21,10 +21,20 @@ def conv_block(in_channels: int, out_channels: int, norm: str) -> nn.Module:
 
 
 class Hourglass(nn.Module):
-    """Hourglass with `filters` channels on every level and one ConvGRU per level as its memory."""
+    """Hourglass with `filters` channels on every level and one ConvGRU per level as its memory.
+
+    Without recurrence (`recurrent=False`, still images) the skips pass through unchanged: there
+    are no ConvGRU weights and the state is ignored.
+    """
 
     def __init__(
-        self, in_channels: int, levels: int, filters: int, out_channels: int, norm: str = "none"
+        self,
+        in_channels: int,
+        levels: int,
+        filters: int,
+        out_channels: int,
+        norm: str = "none",
+        recurrent: bool = True,
     ) -> None:
         """Build the contracting, skip (ConvGRU), expanding convolutions and the linear head."""
         super().__init__()
@@ -32,7 +42,8 @@ class Hourglass(nn.Module):
             conv_block(in_channels if level == 0 else filters, filters, norm)
             for level in range(levels)
         )
-        self.skip = nn.ModuleList(ConvGRU(filters, filters) for _ in range(levels))
+        grus = (ConvGRU(filters, filters) for _ in range(levels)) if recurrent else ()
+        self.skip = nn.ModuleList(grus)
         self.up = nn.ModuleList(conv_block(filters, filters, norm) for _ in range(levels))
         self.head = conv3x3(filters, out_channels)
 
@@ -42,11 +53,12 @@ class Hourglass(nn.Module):
         H and W must be multiples of 2**(levels-1); level l's state is (B, filters, H/2**l, W/2**l).
         """
         skips = []
-        for level, (down, gru) in enumerate(zip(self.down, self.skip, strict=True)):
+        for level, down in enumerate(self.down):
             if level > 0:
                 x = F.max_pool2d(x, 2)
             x = F.relu(down(x))
-            skips.append(gru(x, None if hidden is None else hidden[level]))
+            state = None if hidden is None else hidden[level]
+            skips.append(self.skip[level](x, state) if self.skip else x)
         y = F.relu(self.up[-1](skips[-1]))
         for level in reversed(range(len(skips) - 1)):
             up = F.interpolate(y, scale_factor=2.0, mode="nearest")  # (B, F, H/2**l, W/2**l)

@@ -33,6 +33,7 @@ class StackedHourglass(nn.Module):
         embedding_dim: int = 16,
         stacks: int = 2,
         norm: str = "none",
+        recurrent: bool = True,
         in_channels: int = 1,
     ) -> None:
         """Build `stacks` hourglasses with separate weights; kwargs mirror `ModelConfig`."""
@@ -45,6 +46,7 @@ class StackedHourglass(nn.Module):
                 filters,
                 embedding_dim,
                 norm,
+                recurrent,
             )
             for stack in range(stacks)
         )
