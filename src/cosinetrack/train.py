@@ -230,15 +230,30 @@ def run_train(
     stops: list[int | None] | None = None,
 ) -> None:
     """Train on the preprocessed training sequences (each up to its stop frame) into `out_dir`."""
+    stops = list(stops) if stops is not None else [None] * len(stores)
+    sequences = [open_training_sequence(s, stop) for s, stop in zip(stores, stops, strict=True)]
+    signature = training_signature(model_cfg, cfg, stores, stops)
+    train_sequences(sequences, out_dir, model_cfg, cfg, signature, threads)
+
+
+def train_sequences(
+    sequences: list[TrainingSequence],
+    out_dir: Path,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    signature: str,
+    threads: int = 1,
+) -> None:
+    """Train on sequences (from stores, or still images of one frame each) into `out_dir`.
+
+    A checkpoint in `out_dir` is resumed only if it was made with the same `signature`.
+    """
     torch.set_num_threads(usable_threads(threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
     (out_dir / "candidates").mkdir(parents=True, exist_ok=True)
-    stops = list(stops) if stops is not None else [None] * len(stores)
-    sequences = [open_training_sequence(s, stop) for s, stop in zip(stores, stops, strict=True)]
     check_clip_fits(sequences, cfg)
     device = choose_device(cfg.device)
     trainer = Trainer(sequences, model_cfg, cfg, device)
-    signature = training_signature(model_cfg, cfg, stores, stops)
     checkpoint = out_dir / "checkpoint.pt"
     rows = resume(trainer, checkpoint, signature)
     logger.info(

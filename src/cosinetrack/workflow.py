@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cosinetrack import ctc
+from cosinetrack import ctc, images
 from cosinetrack.cluster import chunk_count
 from cosinetrack.config import DatasetConfig, WorkflowConfig
 
@@ -18,6 +18,16 @@ SIMULATED_ROOT = Path("resources/datasets")
 def dataset_root(name: str, dataset: DatasetConfig) -> Path:
     """Return the CTC folder of a dataset: the user's `path`, or where `simulate` writes it."""
     return dataset.path if dataset.path is not None else SIMULATED_ROOT / name
+
+
+def timelapses(cfg: WorkflowConfig) -> dict[str, DatasetConfig]:
+    """The datasets that are time-lapses (CTC sequences, tracked), by name."""
+    return {name: d for name, d in cfg.datasets.items() if d.kind == "timelapse"}
+
+
+def stills(cfg: WorkflowConfig) -> dict[str, DatasetConfig]:
+    """The datasets of still images (`kind: images`), by name."""
+    return {name: d for name, d in cfg.datasets.items() if d.kind == "images"}
 
 
 def simulated(cfg: WorkflowConfig) -> list[str]:
@@ -78,7 +88,11 @@ def has_ground_truth(name: str, dataset: DatasetConfig, sequence: str) -> bool:
 
 def check_sources(cfg: WorkflowConfig) -> None:
     """Fail early, naming the config key, when a user's CTC folder lacks what the config needs."""
-    for name, dataset in cfg.datasets.items():
+    for name, dataset in stills(cfg).items():
+        images.check_images_dataset(
+            name, dataset.path, dataset.train, dataset.validation, dataset.test
+        )
+    for name, dataset in timelapses(cfg).items():
         if dataset.path is None:
             continue
         if not dataset.path.is_dir():
@@ -144,7 +158,7 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
     """Metric tables of every method on every test sequence that has ground truth."""
     return [
         f"results/{name}/metrics/{method}_{sequence}.csv"
-        for name, dataset in cfg.datasets.items()
+        for name, dataset in timelapses(cfg).items()
         for sequence in dataset.test
         if has_ground_truth(name, dataset, sequence)
         for method in METHODS
@@ -156,7 +170,8 @@ def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     files = [f"results/benchmarks/{job}.tsv" for job in ("metrics", "metrics_table")]
     files = files if metric_tables(cfg) else []
     files.append("results/benchmarks/warm_up_clustering.tsv")  # every dataset has a test sequence
-    for name, dataset in cfg.datasets.items():
+    files += image_benchmarks(cfg)
+    for name, dataset in timelapses(cfg).items():
         bench = f"results/{name}/benchmarks"
         files += [f"{bench}/simulate.tsv"] if dataset.simulate is not None else []
         files += [f"{bench}/{job}.tsv" for job in FITTING] if dataset.model is None else []
@@ -177,7 +192,7 @@ def targets(cfg: WorkflowConfig) -> list[str]:
     """Every final output: results and figures of all test sequences, metrics where GT exists."""
     files = [
         path
-        for name, dataset in cfg.datasets.items()
+        for name, dataset in timelapses(cfg).items()
         for sequence in dataset.test
         for method in METHODS
         for path in (
@@ -190,4 +205,36 @@ def targets(cfg: WorkflowConfig) -> list[str]:
     ]
     if metric_tables(cfg):
         files += ["results/metrics.csv", "results/metrics_table.csv"]
-    return [*files, "results/runtimes.png"]
+    return [*files, *image_targets(cfg), "results/runtimes.png"]
+
+
+def image_model_folder(name: str, dataset: DatasetConfig) -> str:
+    """The model folder a still-image dataset uses: the configured `model`, or its own."""
+    return str(dataset.model) if dataset.model is not None else f"results/{name}/images/model"
+
+
+def scored_splits(name: str, dataset: DatasetConfig) -> list[str]:
+    """The test splits of a still-image dataset that come with masks."""
+    return [s for s in dataset.test if images.has_masks(dataset_root(name, dataset), s)]
+
+
+def image_targets(cfg: WorkflowConfig) -> list[str]:
+    """Labelled images of both methods on every still-image test split, scores where masks are."""
+    files = []
+    for name, dataset in stills(cfg).items():
+        files += [f"results/{name}/images/{m}/{s}" for s in dataset.test for m in METHODS]
+        files += [f"results/{name}/images/metrics/{s}.csv" for s in scored_splits(name, dataset)]
+    return files
+
+
+def image_benchmarks(cfg: WorkflowConfig) -> list[str]:
+    """The benchmark file of every job of the still-image datasets."""
+    files = []
+    for name, dataset in stills(cfg).items():
+        bench = f"results/{name}/benchmarks"
+        fitting = ("images_adapt", "images_train", "images_select")
+        files += [f"{bench}/{job}.tsv" for job in fitting] if dataset.model is None else []
+        jobs = ("images_segment", "images_baseline")
+        files += [f"{bench}/{job}/{s}.tsv" for s in dataset.test for job in jobs]
+        files += [f"{bench}/images_evaluate/{s}.tsv" for s in scored_splits(name, dataset)]
+    return files

@@ -87,6 +87,24 @@ def postprocess_file(wildcards):
     )
 
 
+def image_settings_file(wildcards):
+    """The settings a still-image dataset's model was made with (scale, pixel sizes)."""
+    dataset = CFG.datasets[wildcards.dataset]
+    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/settings.yaml"
+
+
+def image_postprocess_file(wildcards):
+    """The clustering settings chosen on a still-image dataset's validation images."""
+    dataset = CFG.datasets[wildcards.dataset]
+    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/postprocess.yaml"
+
+
+def image_model_file(wildcards):
+    """The model a still-image dataset is segmented with."""
+    dataset = CFG.datasets[wildcards.dataset]
+    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/model.pt"
+
+
 def model_file(wildcards):
     """The model a dataset is segmented with: trained by the workflow or given in the config."""
     return wf.model_file(wildcards.dataset, CFG.datasets[wildcards.dataset])

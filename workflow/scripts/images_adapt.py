@@ -1,0 +1,18 @@
+"""Rule adapter: measure a still-image dataset's training masks and choose its settings."""
+
+from pathlib import Path
+
+from cosinetrack.config import AdaptConfig
+from cosinetrack.images import run_images_adapt
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_images_adapt(
+        Path(snakemake.input.root),
+        snakemake.params.train,
+        snakemake.params.validation,
+        snakemake.params.defaults,
+        snakemake.params.explicit,
+        AdaptConfig(**snakemake.params.adapt),
+        Path(snakemake.output[0]),
+    )

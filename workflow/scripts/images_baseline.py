@@ -1,0 +1,22 @@
+"""Rule adapter: the classical baseline (threshold + watershed) on every image of a split."""
+
+from pathlib import Path
+
+from cosinetrack.adapt import stage_config
+from cosinetrack.config import BaselineConfig
+from cosinetrack.images import run_images_baseline
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_images_baseline(
+        Path(snakemake.input.root),
+        snakemake.wildcards.seq,
+        Path(snakemake.output[0]),
+        stage_config(
+            BaselineConfig,
+            "baseline",
+            snakemake.params.baseline,
+            [Path(snakemake.input.settings)],
+            snakemake.params.explicit,
+        ),
+    )

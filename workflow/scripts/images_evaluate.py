@@ -1,0 +1,14 @@
+"""Rule adapter: score both methods' labelled images of a split against its masks."""
+
+from pathlib import Path
+
+from cosinetrack.imagescore import run_images_evaluate
+from cosinetrack.logs import log_to
+
+with log_to(snakemake.log[0]):
+    run_images_evaluate(
+        Path(snakemake.input.root),
+        snakemake.wildcards.seq,
+        {"cosine": Path(snakemake.input.cosine), "baseline": Path(snakemake.input.baseline)},
+        Path(snakemake.output[0]),
+    )

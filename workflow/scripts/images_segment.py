@@ -1,0 +1,25 @@
+"""Rule adapter: segment every image of a split with the trained model."""
+
+from pathlib import Path
+
+from cosinetrack.adapt import stage_config
+from cosinetrack.config import ClusterConfig, InferConfig, PreprocessConfig
+from cosinetrack.logs import log_to
+from cosinetrack.stills import run_images_segment
+
+settings = [Path(snakemake.input.settings)]
+chosen = [*settings, Path(snakemake.input.postprocess)]
+explicit = snakemake.params.explicit
+with log_to(snakemake.log[0]):
+    run_images_segment(
+        Path(snakemake.input.root),
+        snakemake.wildcards.seq,
+        Path(snakemake.input.model).parent,
+        Path(snakemake.output[0]),
+        stage_config(
+            PreprocessConfig, "preprocess", snakemake.params.preprocess, settings, explicit
+        ),
+        stage_config(ClusterConfig, "cluster", snakemake.params.cluster, chosen, explicit),
+        InferConfig(**snakemake.params.infer),
+        threads=snakemake.threads,
+    )
