@@ -11,15 +11,8 @@ import yaml
 from cosinetrack import images
 from cosinetrack import workflow as wf
 from cosinetrack.adapt import run_adapt
-from cosinetrack.config import (
-    AdaptConfig,
-    BaselineConfig,
-    ClusterConfig,
-    DatasetConfig,
-    ModelConfig,
-    TrainConfig,
-    WorkflowConfig,
-)
+from cosinetrack.config import AdaptConfig, BaselineConfig, ClusterConfig, ModelConfig, TrainConfig
+from cosinetrack.configfile import DatasetConfig, WorkflowConfig
 from cosinetrack.model import StackedHourglass
 from cosinetrack.stills import cluster_image, still_configs
 from cosinetrack.stillsim import quadrant_split, simulate_images

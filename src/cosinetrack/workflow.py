@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cosinetrack import paths
-from cosinetrack.config import DatasetConfig, WorkflowConfig
+from cosinetrack.configfile import DatasetConfig, WorkflowConfig
 from cosinetrack.paths import METHODS, chunk_count
 
 

@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 from cosinetrack import paths
 from cosinetrack import workflow as wf
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 
 # The user's own keys, before validation fills in the defaults: they win over adapted values.
 USER_CONFIG = copy.deepcopy(config)
