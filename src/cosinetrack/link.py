@@ -12,7 +12,6 @@ needs two daughters, as a single track starting where one ended is a cell back i
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from tqdm import tqdm
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
 from cosinetrack.resample import follow_foreground, resize_labels
-from cosinetrack.store import frame_array, open_store
+from cosinetrack.store import frame_array, open_store, scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +315,7 @@ def write_tracks(
     """
     res_dir = Path(res_dir)
     res_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=res_dir.parent, prefix=f".{res_dir.name}.") as scratch_dir:
+    with scratch_folder(res_dir.with_name(f".{res_dir.name}.scratch")) as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
         tracks = link_frames(frames, cfg, scratch)
         masks = kept_frames(scratch, tracks, original or shape[1:], followed(outlines, cfg))

@@ -30,7 +30,7 @@ from cosinetrack.evaluate import score
 from cosinetrack.infer import TiledStream, embed_pairs, training_clip, windows
 from cosinetrack.link import Outlines, frame_cosines, pair_stream, write_tracks
 from cosinetrack.machine import usable_threads
-from cosinetrack.store import open_store
+from cosinetrack.store import open_store, scratch_folder
 from cosinetrack.trained import TrainedModel, write_model_folder
 
 logger = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def run_select(
     chosen, scores = candidates[-1], {}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".select.") as scratch:
+    with scratch_folder(out_dir / ".select.scratch") as scratch:
         if tune:
             parts = validation_parts(stores, root, settings)
             search = Search([validation_part(*p, Path(scratch)) for p in parts], Path(scratch))
