@@ -36,6 +36,7 @@ import torch
 import yaml
 import zarr
 
+from cosinetrack import paths
 from cosinetrack.adapt import read_settings
 from cosinetrack.cluster import hdbscan_labels, run_cluster, run_gather_pairs
 from cosinetrack.config import ClusterConfig, EvaluateConfig, LinkConfig
@@ -137,11 +138,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/clustering.csv")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = args.run / "results" / args.dataset
+    where = {"dataset": args.dataset, "seq": args.sequence}
     stores = {
-        "embeddings": results / "embeddings" / f"{args.sequence}.zarr",
-        "prep": results / "prep" / f"{args.sequence}.zarr",
-        "gt": args.gt or args.run / "resources/datasets" / args.dataset / f"{args.sequence}_GT",
+        "embeddings": args.run / paths.EMBEDDINGS.format(**where),
+        "prep": args.run / paths.PREP.format(**where),
+        "gt": args.gt or args.run / paths.SIMULATED.format(**where) / f"{args.sequence}_GT",
     }
     for name, path in stores.items():
         if not path.exists():
@@ -149,7 +150,7 @@ def main() -> None:
     # The settings the workflow clustered and linked with: the model folder's, then the config's.
     settings = {section: {} for section in ("cluster", "link")}
     for name in ("settings.yaml", "postprocess.yaml"):
-        chosen = read_settings(results / "model" / name)
+        chosen = read_settings(args.run / paths.TIMELAPSE_FIT.model_folder.format(**where) / name)
         for section, values in settings.items():
             values.update(chosen.get(section) or {})
     for section, values in settings.items():

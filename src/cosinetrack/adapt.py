@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import yaml
@@ -204,9 +204,21 @@ def run_adapt(
     explicit: dict[str, dict[str, Any]],
     cfg: AdaptConfig,
     out: Path,
+    kind: Literal["timelapse", "images"] = "timelapse",
 ) -> None:
-    """Measure a dataset's training GT, choose its settings and write `settings.yaml`."""
-    stats = measure_objects(root, train)
+    """Measure a dataset's training GT, choose its settings and write `settings.yaml`.
+
+    A time-lapse holds back the last frames of its training sequences; a still-image dataset
+    (`kind: images`) holds back images, named by split folder. The record is otherwise the same,
+    so every stage reads it alike.
+    """
+    if kind == "images":
+        from cosinetrack.images import measure_split  # images builds on this module
+
+        stats, split = measure_split(root, train, validation, cfg)
+    else:
+        stats = measure_objects(root, train)
+        split = validation_split(root, train, validation, cfg, defaults["train"]["clip_frames"])
     if cfg.object_diameter is not None:
         stats = ObjectStats(
             **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
@@ -214,7 +226,6 @@ def run_adapt(
     scale = choose_scale(stats.diameter, cfg)
     chosen = derived(defaults, stats, scale, cfg) if cfg.measure else {}
     values, sources = resolve(chosen, explicit)
-    split = validation_split(root, train, validation, cfg, defaults["train"]["clip_frames"])
     measured = {**asdict(stats), "frame_shape": list(stats.frame_shape)}
     record = {"measured": measured, **values, "sources": sources, "validation": split}
     logger.info("measured %s", measured)

@@ -57,7 +57,7 @@ def remove_small(mask: np.ndarray, min_size: int) -> np.ndarray:
     return morphology.remove_small_objects(mask, max_size=min_size - 1)
 
 
-def foreground(image: np.ndarray, cfg: BaselineConfig) -> np.ndarray:
+def threshold_foreground(image: np.ndarray, cfg: BaselineConfig) -> np.ndarray:
     """Return the nuclei mask: thresholded, specks removed and holes filled (dark nucleoli)."""
     mask = image > threshold(image, cfg)
     return ndimage.binary_fill_holes(remove_small(mask, cfg.min_size))
@@ -79,7 +79,7 @@ def markers(distance: np.ndarray, mask: np.ndarray, cfg: BaselineConfig) -> np.n
 
 def segment_frame(image: np.ndarray, cfg: BaselineConfig) -> np.ndarray:
     """Segment one 2-D frame into int32 instance labels (0 is background) by watershed."""
-    mask = foreground(smooth(image, cfg.sigma), cfg)
+    mask = threshold_foreground(smooth(image, cfg.sigma), cfg)
     distance = ndimage.distance_transform_edt(mask)
     return segmentation.watershed(-distance, markers(distance, mask, cfg), mask=mask)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from cosinetrack.config import WorkflowConfig, json_schema
+from cosinetrack.configfile import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
 
 Command = Callable[[argparse.Namespace], None]
@@ -75,7 +75,7 @@ def cmd_select(args: argparse.Namespace) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> None:
     """Print the JSON schema of config.yaml as YAML (committed as the workflow's schema)."""
-    text = "# Generated from cosinetrack.config by `cosinetrack schema`; do not edit by hand.\n"
+    text = "# Generated from cosinetrack.configfile by `cosinetrack schema`; do not edit by hand.\n"
     text += yaml.safe_dump(json_schema(), sort_keys=False, width=100)
     if args.out:
         args.out.write_text(text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from cosinetrack.config import ClusterConfig
 from cosinetrack.machine import usable_threads
+from cosinetrack.paths import chunk_count, chunk_pair_range
 from cosinetrack.provenance import provenance
 from cosinetrack.store import atomic_file, atomic_path, open_store
 
@@ -33,16 +33,6 @@ logger = logging.getLogger(__name__)
 # 18-connectivity in the (2, H, W) volume: a cell that overlaps itself between t and t+1 stays one
 # component, as in the reference.
 PAIR_CONNECTIVITY = ndimage.generate_binary_structure(3, 2)
-
-
-def chunk_count(frames: int, chunk_pairs: int) -> int:
-    """Number of clustering jobs for a sequence of `frames` frames (frames - 1 pairs)."""
-    return max(1, math.ceil((frames - 1) / chunk_pairs))
-
-
-def chunk_pairs(frames: int, chunk_pairs_: int, chunk: int) -> range:
-    """The pair indices t (pairs (t, t+1)) that job `chunk` clusters."""
-    return range(chunk * chunk_pairs_, min((chunk + 1) * chunk_pairs_, frames - 1))
 
 
 def background_cosine(unit: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -260,7 +250,7 @@ def run_cluster(
     embedding = group["embedding"]
     frames = embedding.shape[0] + 1
     height, width = embedding.shape[-2:]
-    pairs = chunk_pairs(frames, cfg.chunk_pairs, chunk)
+    pairs = chunk_pair_range(frames, cfg.chunk_pairs, chunk)
     if not pairs:
         raise ValueError(
             f"chunk {chunk} is empty: {frames} frames make "

@@ -14,7 +14,6 @@ one) are held back from training to choose the checkpoint and clustering setting
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import tifffile
 from skimage.measure import regionprops
 
 from cosinetrack import ctc
-from cosinetrack.adapt import ObjectStats, choose_scale, derived, resolve, write_yaml
+from cosinetrack.adapt import ObjectStats
 from cosinetrack.baseline import segment_frame
 from cosinetrack.config import AdaptConfig, BaselineConfig
 from cosinetrack.store import atomic_path
@@ -157,35 +156,15 @@ def check_images_dataset(
             check_masks_exist(paths)
 
 
-def run_images_adapt(
-    root: Path,
-    train: list[str],
-    validation: list[str],
-    defaults: dict[str, dict[str, Any]],
-    explicit: dict[str, dict[str, Any]],
-    cfg: AdaptConfig,
-    out: Path,
-) -> None:
-    """Measure the training masks, choose the settings, name the validation images: settings.yaml.
+def measure_split(
+    root: Path, train: list[str], validation: list[str], cfg: AdaptConfig
+) -> tuple[ObjectStats, dict[str, list[str]]]:
+    """What `adapt` records of a still-image dataset: its training masks' objects and its split.
 
-    The same record as the time-lapse `adapt` writes, so every stage reads it alike; its
-    `validation` maps split folders to the file names of the images the choices are made on.
+    The split maps folders to the file names of the validation images the choices are made on.
     """
     split = validation_images(root, train, validation, cfg)
-    record: dict[str, Any] = {"validation": split}
-    stats = measure_images(training_images(root, train, record))
-    if cfg.object_diameter is not None:
-        stats = ObjectStats(
-            **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
-        )
-    scale = choose_scale(stats.diameter, cfg)
-    chosen = derived(defaults, stats, scale, cfg) if cfg.measure else {}
-    values, sources = resolve(chosen, explicit)
-    measured = {**asdict(stats), "frame_shape": list(stats.frame_shape)}
-    logger.info("measured %s", measured)
-    logger.info("chosen %s", values)
-    logger.info("validation on %s", split)
-    write_yaml(out, {"measured": measured, **values, "sources": sources, **record})
+    return measure_images(training_images(root, train, {"validation": split})), split
 
 
 def write_labels(out_dir: Path, labels: dict[str, np.ndarray]) -> None:

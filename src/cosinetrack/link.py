@@ -12,7 +12,6 @@ needs two daughters, as a single track starting where one ended is a cell back i
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from tqdm import tqdm
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
 from cosinetrack.resample import follow_foreground, resize_labels
-from cosinetrack.store import frame_array, open_store
+from cosinetrack.store import frame_array, open_store, scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +80,8 @@ class Tracker:
     first: dict[int, int] = field(default_factory=dict)
     last: dict[int, int] = field(default_factory=dict)
     parent: dict[int, int] = field(default_factory=dict)
-    window: deque[np.ndarray] = field(default_factory=deque)
-    sizes: deque[np.ndarray] = field(default_factory=deque)  # pixels per track in each window frame
+    recent: deque[np.ndarray] = field(default_factory=deque)  # last parent_frames + 1 frames
+    sizes: deque[np.ndarray] = field(default_factory=deque)  # pixels per track in each recent frame
     born: list[int] = field(default_factory=list)  # newest frame's new tracks, not yet searched
     edge: set[int] = field(default_factory=set)  # tracks seen on the frame border
     frame: int = -1
@@ -94,8 +93,8 @@ class Tracker:
         return track
 
     def at(self, t: int) -> np.ndarray:
-        """The tracked frame t, which must still be in the window."""
-        return self.window[t - self.frame - 1]
+        """The tracked frame t, which must still be one of the recent frames."""
+        return self.recent[t - self.frame - 1]
 
     def advance(self, match_labels: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
         """Track the next frame: `labels` (H, W), matched through `match_labels` to the last frame.
@@ -106,7 +105,7 @@ class Tracker:
         """
         self.frame += 1
         t = self.frame
-        previous = self.window[-1] if self.window else np.zeros_like(labels, dtype=np.int64)
+        previous = self.recent[-1] if self.recent else np.zeros_like(labels, dtype=np.int64)
         mapping = greedy_matches(previous, match_labels, self.cfg.iou_threshold)
         ids = np.unique(labels)
         new = [int(i) for i in ids[ids > 0] if int(i) not in mapping]
@@ -118,22 +117,22 @@ class Tracker:
             self.last[int(track)] = t
         border = np.concatenate([tracked[0], tracked[-1], tracked[:, 0], tracked[:, -1]])
         self.edge.update(np.unique(border[border > 0]).tolist())
-        self.window.append(tracked)
+        self.recent.append(tracked)
         self.sizes.append(np.bincount(tracked.ravel()))
         self.find_parents(t - 1)
         self.born = [mapping[label] for label in new]
-        while len(self.window) > self.cfg.parent_frames + 1:
-            self.window.popleft()
+        while len(self.recent) > self.cfg.parent_frames + 1:
+            self.recent.popleft()
             self.sizes.popleft()
-        return self.window[-2] if len(self.window) > 1 else None
+        return self.recent[-2] if len(self.recent) > 1 else None
 
     def finish(self) -> np.ndarray | None:
         """Search the parents of the tracks starting in the last frame; return that frame."""
-        if not self.window:
+        if not self.recent:
             return None
         self.find_parents(self.frame)
         self.born = []
-        return self.window[-1]
+        return self.recent[-1]
 
     def find_parents(self, t: int) -> None:
         """Give the tracks starting at t their mother; a division needs two daughters.
@@ -316,7 +315,7 @@ def write_tracks(
     """
     res_dir = Path(res_dir)
     res_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=res_dir.parent, prefix=f".{res_dir.name}.") as scratch_dir:
+    with scratch_folder(res_dir.with_name(f".{res_dir.name}.scratch")) as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
         tracks = link_frames(frames, cfg, scratch)
         masks = kept_frames(scratch, tracks, original or shape[1:], followed(outlines, cfg))

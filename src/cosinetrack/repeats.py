@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from cosinetrack import paths
+
 logger = logging.getLogger(__name__)
 
 KEYS = ["dataset", "sequence", "method", "metric"]
@@ -43,7 +45,7 @@ def run_seed(snakefile: Path, config: dict[str, Any], folder: Path, cores: int) 
     command += ["--cores", str(cores), "--configfile", str(path)]
     logger.info("running %s", " ".join(command))
     subprocess.run(command, check=True)
-    return folder / "results" / "metrics.csv"
+    return folder / paths.ALL_METRICS
 
 
 def summarise(tables: dict[int, Path]) -> pd.DataFrame:

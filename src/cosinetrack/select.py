@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,15 +23,15 @@ import pandas as pd
 import torch
 
 from cosinetrack import ctc
-from cosinetrack.adapt import read_settings, stage_config, write_yaml
+from cosinetrack.adapt import read_settings, stage_config
 from cosinetrack.cluster import background_cosine, cluster_pair
 from cosinetrack.config import ClusterConfig, EvaluateConfig, InferConfig, LinkConfig
 from cosinetrack.evaluate import score
 from cosinetrack.infer import TiledStream, embed_pairs, training_clip, windows
 from cosinetrack.link import Outlines, frame_cosines, pair_stream, write_tracks
 from cosinetrack.machine import usable_threads
-from cosinetrack.store import atomic_file, open_store
-from cosinetrack.trained import TrainedModel
+from cosinetrack.store import open_store, scratch_folder
+from cosinetrack.trained import TrainedModel, write_model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +226,7 @@ def run_select(
     chosen, scores = candidates[-1], {}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".select.") as scratch:
+    with scratch_folder(out_dir / ".select.scratch") as scratch:
         if tune:
             parts = validation_parts(stores, root, settings)
             search = Search([validation_part(*p, Path(scratch)) for p in parts], Path(scratch))
@@ -238,18 +237,13 @@ def run_select(
         else:
             pd.DataFrame([], columns=["stage"]).to_csv(out_dir / "validation.csv", index=False)
     record = {
-        "checkpoint": chosen.name if chosen.parent.name == "candidates" else "final",
         "cluster": {k: getattr(cluster, k) for k in cluster_options(cluster)},
         "link": {k: getattr(link, k) for k in {**link_options(link), **outline_options(link)}},
         "validation_scores": {
             k: scores[k] for k in ("SEG", "DET", "TRA", "criterion") if k in scores
         },
     }
-    with atomic_file(out_dir / "model.pt") as partial:
-        shutil.copyfile(chosen, partial)
-    shutil.copyfile(Path(train_dir) / "config.yaml", out_dir / "config.yaml")
-    write_yaml(out_dir / "postprocess.yaml", record)
-    logger.info("chose %s", record)
+    write_model_folder(out_dir, chosen, train_dir, record)
 
 
 def choose(

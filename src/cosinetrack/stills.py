@@ -11,7 +11,6 @@ tiled as in inference) and clustered alone (`cluster.cluster_pair` on a (1, D, H
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pandas as pd
 import torch
 from skimage.segmentation import relabel_sequential
 
-from cosinetrack.adapt import read_settings, stage_config, write_yaml
+from cosinetrack.adapt import read_settings, stage_config
 from cosinetrack.clips import TrainingSequence
 from cosinetrack.cluster import cluster_pair
 from cosinetrack.config import (
@@ -37,9 +36,8 @@ from cosinetrack.machine import choose_device, usable_threads
 from cosinetrack.preprocess import normalise
 from cosinetrack.resample import resize_image, resize_labels, scaled_shape
 from cosinetrack.select import candidate_files, cluster_options, grid
-from cosinetrack.store import atomic_file
 from cosinetrack.train import train_sequences, training_signature
-from cosinetrack.trained import TrainedModel
+from cosinetrack.trained import TrainedModel, write_model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -203,15 +201,10 @@ def run_images_select(
         out_dir / "validation.csv", index=False
     )
     record = {
-        "checkpoint": chosen.name if chosen.parent.name == "candidates" else "final",
         "cluster": {k: getattr(cluster, k) for k in cluster_options(cluster)},
         "validation_scores": {k: scores[k] for k in ("seg", "f1", "criterion") if k in scores},
     }
-    with atomic_file(out_dir / "model.pt") as partial:
-        shutil.copyfile(chosen, partial)
-    shutil.copyfile(Path(train_dir) / "config.yaml", out_dir / "config.yaml")
-    write_yaml(out_dir / "postprocess.yaml", record)
-    logger.info("chose %s", record)
+    write_model_folder(out_dir, chosen, train_dir, record)
 
 
 def run_images_segment(

@@ -46,6 +46,22 @@ def atomic_file(path: Path) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def scratch_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty working folder at `path`, removed when done.
+
+    A fixed name rather than tempfile's random one: a job killed before it could clean up leaves
+    its folder behind, and the rerun of the same job clears it instead of adding another.
+    """
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def frame_array(
     group: zarr.Group, name: str, shape: tuple[int, ...], dtype: np.dtype | str
 ) -> zarr.Array:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cosinetrack.adapt import write_yaml
 from cosinetrack.config import ModelConfig
 from cosinetrack.model import StackedHourglass
+from cosinetrack.paths import CONFIG_FILE, MODEL_FILE, POSTPROCESS_FILE
+from cosinetrack.store import atomic_file
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,3 +64,23 @@ class TrainedModel:
                 f"{cfg.embedding_dim} dimensions"
             )
         return cls(network.to(device).eval(), list(direction), record)
+
+
+def write_model_folder(
+    out_dir: Path, chosen: Path, train_dir: Path, record: dict[str, Any]
+) -> None:
+    """Write a model folder: the chosen weights, the training config and the choices made.
+
+    `record` (what was chosen on the validation data) becomes `postprocess.yaml`; its
+    `checkpoint` names the chosen weights: a candidate's file name, or `final`.
+    """
+    out_dir = Path(out_dir)
+    record = {
+        "checkpoint": chosen.name if chosen.parent.name == "candidates" else "final",
+        **record,
+    }
+    with atomic_file(out_dir / MODEL_FILE) as partial:
+        shutil.copyfile(chosen, partial)
+    shutil.copyfile(Path(train_dir) / CONFIG_FILE, out_dir / CONFIG_FILE)
+    write_yaml(out_dir / POSTPROCESS_FILE, record)
+    logger.info("chose %s", record)

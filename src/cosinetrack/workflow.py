@@ -1,6 +1,9 @@
 """What the Snakemake workflow asks of a configuration: dataset folders, sequences, targets.
 
 Kept in the package (not in common.smk) because these functions branch, and branches want tests.
+Every path comes from the templates of `cosinetrack.paths`. Snakemake imports this module at
+every start, so the readers of CTC and image folders (numpy, tifffile, zarr, scikit-image) are
+imported only by the functions that look at a user's folder.
 """
 
 from __future__ import annotations
@@ -8,16 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cosinetrack import ctc, images
-from cosinetrack.cluster import chunk_count
-from cosinetrack.config import DatasetConfig, WorkflowConfig
-
-SIMULATED_ROOT = Path("resources/datasets")
+from cosinetrack import paths
+from cosinetrack.configfile import DatasetConfig, WorkflowConfig
+from cosinetrack.paths import METHODS, chunk_count
 
 
 def dataset_root(name: str, dataset: DatasetConfig) -> Path:
     """Return the CTC folder of a dataset: the user's `path`, or where `simulate` writes it."""
-    return dataset.path if dataset.path is not None else SIMULATED_ROOT / name
+    return dataset.path if dataset.path is not None else Path(paths.SIMULATED.format(dataset=name))
 
 
 def timelapses(cfg: WorkflowConfig) -> dict[str, DatasetConfig]:
@@ -62,11 +63,18 @@ def stage_defaults(cfg: WorkflowConfig) -> dict[str, dict[str, Any]]:
 def validation_stores(name: str, dataset: DatasetConfig) -> list[str]:
     """Stores of the frames a dataset's choices are made on: its validation or training ones."""
     chosen_on = dataset.validation or dataset.train
-    return [f"results/{name}/prep/{sequence}.zarr" for sequence in chosen_on]
+    return prep_stores(name, chosen_on)
+
+
+def prep_stores(name: str, sequences: list[str]) -> list[str]:
+    """The preprocessed stores of a dataset's sequences."""
+    return [paths.PREP.format(dataset=name, seq=sequence) for sequence in sequences]
 
 
 def frame_count(name: str, dataset: DatasetConfig, sequence: str) -> int:
     """Return the number of frames of a sequence, from the config or from the folder on disk."""
+    from cosinetrack import ctc
+
     if dataset.simulate is not None:
         return dataset.simulate.frames
     folder = dataset_root(name, dataset) / sequence
@@ -88,6 +96,8 @@ def has_ground_truth(name: str, dataset: DatasetConfig, sequence: str) -> bool:
 
 def check_sources(cfg: WorkflowConfig) -> None:
     """Fail early, naming the config key, when a user's CTC folder lacks what the config needs."""
+    from cosinetrack import ctc, images
+
     for name, dataset in stills(cfg).items():
         images.check_images_dataset(
             name, dataset.path, dataset.train, dataset.validation, dataset.test
@@ -122,7 +132,10 @@ def gpus(device: str) -> int:
 
 def model_folder(name: str, dataset: DatasetConfig) -> str:
     """The model folder a dataset uses: the configured `model`, or the one the workflow makes."""
-    return str(dataset.model) if dataset.model is not None else f"results/{name}/model"
+    if dataset.model is not None:
+        return str(dataset.model)
+    fit = paths.IMAGES_FIT if dataset.kind == "images" else paths.TIMELAPSE_FIT
+    return fit.model_folder.format(dataset=name)
 
 
 def model_path(name: str, dataset: DatasetConfig, file: str) -> str:
@@ -132,32 +145,31 @@ def model_path(name: str, dataset: DatasetConfig, file: str) -> str:
 
 def model_file(name: str, dataset: DatasetConfig) -> str:
     """The model a dataset uses: the configured `model` folder's, or the one the workflow trains."""
-    return model_path(name, dataset, "model.pt")
+    return model_path(name, dataset, paths.MODEL_FILE)
 
 
-def pair_chunks(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: int) -> list[str]:
+def chunk_stores(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: int) -> list[str]:
     """The clustering chunk stores of a sequence, one Snakemake job each."""
     frames = frame_count(name, dataset, sequence)
     return [
-        f"results/{name}/pairs/{sequence}/chunk{chunk}.zarr"
+        paths.CLUSTER_CHUNK.format(dataset=name, seq=sequence, chunk=chunk)
         for chunk in range(chunk_count(frames, chunk_pairs))
     ]
 
 
-METHODS = ("cosine", "baseline")
 FITTING = ("adapt", "train", "select")  # the jobs that make a dataset's model folder
+IMAGE_FITTING = ("images_adapt", "images_train", "images_select")
 
 
 def result_folder(name: str, method: str, sequence: str) -> str:
     """The CTC result folder of a method on a sequence."""
-    prefix = f"results/{name}" if method == "cosine" else f"results/{name}/{method}"
-    return f"{prefix}/{sequence}_RES"
+    return paths.RESULT.format(dataset=name, method=method, seq=sequence)
 
 
 def metric_tables(cfg: WorkflowConfig) -> list[str]:
     """Metric tables of every method on every test sequence that has ground truth."""
     return [
-        f"results/{name}/metrics/{method}_{sequence}.csv"
+        paths.METRICS.format(dataset=name, method=method, seq=sequence)
         for name, dataset in timelapses(cfg).items()
         for sequence in dataset.test
         if has_ground_truth(name, dataset, sequence)
@@ -167,54 +179,48 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
 
 def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     """The Snakemake benchmark file of every job that makes the results and figures."""
-    files = [f"results/benchmarks/{job}.tsv" for job in ("metrics", "metrics_table")]
-    files = files if metric_tables(cfg) else []
-    files.append("results/benchmarks/warm_up_clustering.tsv")  # every dataset has a test sequence
+    files = [jobs_file("metrics"), jobs_file("metrics_table")] if metric_tables(cfg) else []
+    files.append(jobs_file("warm_up_clustering"))  # every dataset has a test sequence
     files += image_benchmarks(cfg)
     for name, dataset in timelapses(cfg).items():
-        bench = f"results/{name}/benchmarks"
-        files += [f"{bench}/simulate.tsv"] if dataset.simulate is not None else []
-        files += [f"{bench}/{job}.tsv" for job in FITTING] if dataset.model is None else []
-        files += [f"{bench}/preprocess/{seq}.tsv" for seq in sequences(dataset)]
+        files += [jobs_file("simulate", name)] if dataset.simulate is not None else []
+        files += [jobs_file(job, name) for job in FITTING] if dataset.model is None else []
+        files += [jobs_file("preprocess", name, seq=seq) for seq in sequences(dataset)]
         for seq in dataset.test:
-            chunks = pair_chunks(name, dataset, seq, cfg.cluster.chunk_pairs)
-            files += [f"{bench}/infer/{seq}.tsv", f"{bench}/gather_pairs/{seq}.tsv"]
-            files += [f"{bench}/cluster/{seq}/{Path(c).stem}.tsv" for c in chunks]
-            files += [f"{bench}/link/{seq}.tsv", f"{bench}/baseline/{seq}.tsv"]
-            files += [f"{bench}/figures/{m}_{seq}.tsv" for m in METHODS]
-            files += [f"{bench}/export/{m}_{seq}.tsv" for m in METHODS]
-            if has_ground_truth(name, dataset, seq):
-                files += [f"{bench}/evaluate/{m}_{seq}.tsv" for m in METHODS]
+            files += [jobs_file(job, name, seq=seq) for job in ("infer", "gather_pairs")]
+            frames = frame_count(name, dataset, seq)
+            chunks = range(chunk_count(frames, cfg.cluster.chunk_pairs))
+            files += [jobs_file("cluster", name, seq=seq, chunk=c) for c in chunks]
+            files += [jobs_file(job, name, seq=seq) for job in ("link", "baseline")]
+            scored = has_ground_truth(name, dataset, seq)
+            jobs = ("figures", "export", "evaluate") if scored else ("figures", "export")
+            files += [jobs_file(job, name, method=m, seq=seq) for job in jobs for m in METHODS]
     return files
+
+
+def jobs_file(rule: str, name: str = "", **wildcards: str | int) -> str:
+    """The benchmark file of one job of a rule, on dataset `name` (none for whole-run jobs)."""
+    return paths.benchmark(rule).format(dataset=name, **wildcards)
 
 
 def targets(cfg: WorkflowConfig) -> list[str]:
     """Every final output: results and figures of all test sequences, metrics where GT exists."""
     files = [
-        path
+        template.format(dataset=name, method=method, seq=sequence)
         for name, dataset in timelapses(cfg).items()
         for sequence in dataset.test
         for method in METHODS
-        for path in (
-            result_folder(name, method, sequence),
-            f"results/{name}/figures/{method}_{sequence}_overlay.gif",
-            f"results/{name}/figures/{method}_{sequence}_lineage.png",
-            f"results/{name}/{method}/{sequence}.geff.zarr",
-            f"results/{name}/{method}/{sequence}_objects.csv",
-        )
+        for template in (paths.RESULT, paths.OVERLAY, paths.LINEAGE, paths.GEFF, paths.OBJECTS)
     ]
     if metric_tables(cfg):
-        files += ["results/metrics.csv", "results/metrics_table.csv"]
-    return [*files, *image_targets(cfg), "results/runtimes.png"]
-
-
-def image_model_folder(name: str, dataset: DatasetConfig) -> str:
-    """The model folder a still-image dataset uses: the configured `model`, or its own."""
-    return str(dataset.model) if dataset.model is not None else f"results/{name}/images/model"
+        files += [paths.ALL_METRICS, paths.METRICS_TABLE]
+    return [*files, *image_targets(cfg), paths.RUNTIMES_PLOT]
 
 
 def scored_splits(name: str, dataset: DatasetConfig) -> list[str]:
     """The test splits of a still-image dataset that come with masks."""
+    from cosinetrack import images
+
     return [s for s in dataset.test if images.has_masks(dataset_root(name, dataset), s)]
 
 
@@ -222,8 +228,14 @@ def image_targets(cfg: WorkflowConfig) -> list[str]:
     """Labelled images of both methods on every still-image test split, scores where masks are."""
     files = []
     for name, dataset in stills(cfg).items():
-        files += [f"results/{name}/images/{m}/{s}" for s in dataset.test for m in METHODS]
-        files += [f"results/{name}/images/metrics/{s}.csv" for s in scored_splits(name, dataset)]
+        files += [
+            paths.IMAGE_LABELS.format(dataset=name, method=m, seq=s)
+            for s in dataset.test
+            for m in METHODS
+        ]
+        files += [
+            paths.IMAGE_METRICS.format(dataset=name, seq=s) for s in scored_splits(name, dataset)
+        ]
     return files
 
 
@@ -231,10 +243,8 @@ def image_benchmarks(cfg: WorkflowConfig) -> list[str]:
     """The benchmark file of every job of the still-image datasets."""
     files = []
     for name, dataset in stills(cfg).items():
-        bench = f"results/{name}/benchmarks"
-        fitting = ("images_adapt", "images_train", "images_select")
-        files += [f"{bench}/{job}.tsv" for job in fitting] if dataset.model is None else []
+        files += [jobs_file(job, name) for job in IMAGE_FITTING] if dataset.model is None else []
         jobs = ("images_segment", "images_baseline")
-        files += [f"{bench}/{job}/{s}.tsv" for s in dataset.test for job in jobs]
-        files += [f"{bench}/images_evaluate/{s}.tsv" for s in scored_splits(name, dataset)]
+        files += [jobs_file(job, name, seq=s) for s in dataset.test for job in jobs]
+        files += [jobs_file("images_evaluate", name, seq=s) for s in scored_splits(name, dataset)]
     return files

@@ -2,11 +2,11 @@ rule adapt:
     input:
         root=dataset_root,
     output:
-        "results/{dataset}/model/settings.yaml",
+        paths.TIMELAPSE_FIT.settings,
     log:
-        "results/{dataset}/logs/adapt.log",
+        paths.log("adapt"),
     benchmark:
-        "results/{dataset}/benchmarks/adapt.tsv"
+        paths.benchmark("adapt")
     conda:
         "../../envs/cpu.yaml"
     params:

@@ -3,11 +3,11 @@ rule baseline:
         root=dataset_root,
         settings=settings_file,
     output:
-        directory("results/{dataset}/baseline/{seq}_RES"),
+        directory(paths.fill(paths.RESULT, method="baseline")),
     log:
-        "results/{dataset}/logs/baseline/{seq}.log",
+        paths.log("baseline"),
     benchmark:
-        "results/{dataset}/benchmarks/baseline/{seq}.tsv"
+        paths.benchmark("baseline")
     conda:
         "../../envs/cpu.yaml"
     resources:

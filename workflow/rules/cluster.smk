@@ -1,10 +1,10 @@
 rule warm_up_clustering:
     output:
-        "results/clustering_backend.json",
+        paths.CLUSTERING_BACKEND,
     log:
-        "results/logs/warm_up_clustering.log",
+        paths.log("warm_up_clustering"),
     benchmark:
-        "results/benchmarks/warm_up_clustering.tsv"
+        paths.benchmark("warm_up_clustering")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -15,16 +15,16 @@ rule warm_up_clustering:
 
 rule cluster:
     input:
-        embeddings="results/{dataset}/embeddings/{seq}.zarr",
+        embeddings=paths.EMBEDDINGS,
         settings=settings_file,
         postprocess=postprocess_file,
-        backend="results/clustering_backend.json",
+        backend=paths.CLUSTERING_BACKEND,
     output:
-        temp(directory("results/{dataset}/pairs/{seq}/chunk{chunk}.zarr")),
+        temp(directory(paths.CLUSTER_CHUNK)),
     log:
-        "results/{dataset}/logs/cluster/{seq}/chunk{chunk}.log",
+        paths.log("cluster"),
     benchmark:
-        "results/{dataset}/benchmarks/cluster/{seq}/chunk{chunk}.tsv"
+        paths.benchmark("cluster")
     conda:
         "../../envs/cpu.yaml"
     threads: 1
@@ -40,13 +40,13 @@ rule cluster:
 
 rule gather_pairs:
     input:
-        pair_chunks,
+        cluster_chunk_stores,
     output:
-        directory("results/{dataset}/pairs/{seq}.zarr"),
+        directory(paths.PAIRS),
     log:
-        "results/{dataset}/logs/gather_pairs/{seq}.log",
+        paths.log("gather_pairs"),
     benchmark:
-        "results/{dataset}/benchmarks/gather_pairs/{seq}.tsv"
+        paths.benchmark("gather_pairs")
     conda:
         "../../envs/cpu.yaml"
     script:

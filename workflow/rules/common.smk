@@ -4,8 +4,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from cosinetrack import paths
 from cosinetrack import workflow as wf
-from cosinetrack.config import WorkflowConfig
+from cosinetrack.configfile import WorkflowConfig
 
 # The user's own keys, before validation fills in the defaults: they win over adapted values.
 USER_CONFIG = copy.deepcopy(config)
@@ -55,7 +56,7 @@ def dataset_root(wildcards):
 def train_stores(wildcards):
     """Preprocessed stores of a dataset's training sequences."""
     dataset = CFG.datasets[wildcards.dataset]
-    return [f"results/{wildcards.dataset}/prep/{seq}.zarr" for seq in dataset.train]
+    return wf.prep_stores(wildcards.dataset, dataset.train)
 
 
 def train_sequences(wildcards):
@@ -75,34 +76,14 @@ def validation_stores(wildcards):
 
 def settings_file(wildcards):
     """The settings chosen for a dataset's model (measured object size, scale, pixel sizes)."""
-    return wf.model_path(
-        wildcards.dataset, CFG.datasets[wildcards.dataset], "settings.yaml"
-    )
+    dataset = CFG.datasets[wildcards.dataset]
+    return wf.model_path(wildcards.dataset, dataset, paths.SETTINGS_FILE)
 
 
 def postprocess_file(wildcards):
     """The clustering and linking settings chosen on the validation frames for a model."""
-    return wf.model_path(
-        wildcards.dataset, CFG.datasets[wildcards.dataset], "postprocess.yaml"
-    )
-
-
-def image_settings_file(wildcards):
-    """The settings a still-image dataset's model was made with (scale, pixel sizes)."""
     dataset = CFG.datasets[wildcards.dataset]
-    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/settings.yaml"
-
-
-def image_postprocess_file(wildcards):
-    """The clustering settings chosen on a still-image dataset's validation images."""
-    dataset = CFG.datasets[wildcards.dataset]
-    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/postprocess.yaml"
-
-
-def image_model_file(wildcards):
-    """The model a still-image dataset is segmented with."""
-    dataset = CFG.datasets[wildcards.dataset]
-    return f"{wf.image_model_folder(wildcards.dataset, dataset)}/model.pt"
+    return wf.model_path(wildcards.dataset, dataset, paths.POSTPROCESS_FILE)
 
 
 def model_file(wildcards):
@@ -110,10 +91,10 @@ def model_file(wildcards):
     return wf.model_file(wildcards.dataset, CFG.datasets[wildcards.dataset])
 
 
-def pair_chunks(wildcards):
+def cluster_chunk_stores(wildcards):
     """The clustering chunks of a sequence, one job each."""
     dataset = CFG.datasets[wildcards.dataset]
-    return wf.pair_chunks(
+    return wf.chunk_stores(
         wildcards.dataset, dataset, wildcards.seq, CFG.cluster.chunk_pairs
     )
 

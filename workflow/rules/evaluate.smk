@@ -3,11 +3,11 @@ rule evaluate:
         res=result_folder,
         root=dataset_root,
     output:
-        "results/{dataset}/metrics/{method}_{seq}.csv",
+        paths.METRICS,
     log:
-        "results/{dataset}/logs/evaluate/{method}_{seq}.log",
+        paths.log("evaluate"),
     benchmark:
-        "results/{dataset}/benchmarks/evaluate/{method}_{seq}.tsv"
+        paths.benchmark("evaluate")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -22,16 +22,16 @@ rule metrics:
         metric_tables(),
     output:
         table=report(
-            "results/metrics.csv",
+            paths.ALL_METRICS,
             caption="../report/metrics.rst",
             category="Metrics",
             labels={"table": "all metrics (tidy)"},
         ),
-        provenance="results/provenance.json",
+        provenance=paths.PROVENANCE,
     log:
-        "results/logs/metrics.log",
+        paths.log("metrics"),
     benchmark:
-        "results/benchmarks/metrics.tsv"
+        paths.benchmark("metrics")
     conda:
         "../../envs/cpu.yaml"
     params:

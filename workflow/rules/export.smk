@@ -2,12 +2,12 @@ rule export:
     input:
         res=result_folder,
     output:
-        geff=directory("results/{dataset}/{method}/{seq}.geff.zarr"),
-        objects="results/{dataset}/{method}/{seq}_objects.csv",
+        geff=directory(paths.GEFF),
+        objects=paths.OBJECTS,
     log:
-        "results/{dataset}/logs/export/{method}_{seq}.log",
+        paths.log("export"),
     benchmark:
-        "results/{dataset}/benchmarks/export/{method}_{seq}.tsv"
+        paths.benchmark("export")
     conda:
         "../../envs/cpu.yaml"
     resources:

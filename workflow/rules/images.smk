@@ -6,11 +6,11 @@ rule images_adapt:
     input:
         root=dataset_root,
     output:
-        "results/{dataset}/images/model/settings.yaml",
+        paths.IMAGES_FIT.settings,
     log:
-        "results/{dataset}/logs/images_adapt.log",
+        paths.log("images_adapt"),
     benchmark:
-        "results/{dataset}/benchmarks/images_adapt.tsv"
+        paths.benchmark("images_adapt")
     conda:
         "../../envs/cpu.yaml"
     params:
@@ -26,22 +26,22 @@ rule images_adapt:
 rule images_train:
     input:
         root=dataset_root,
-        settings="results/{dataset}/images/model/settings.yaml",
+        settings=paths.IMAGES_FIT.settings,
     output:
-        model="results/{dataset}/images/train/model.pt",
-        candidates=directory("results/{dataset}/images/train/candidates"),
-        config="results/{dataset}/images/train/config.yaml",
-        log_table="results/{dataset}/images/train/train_log.csv",
+        model=paths.IMAGES_FIT.trained,
+        candidates=directory(paths.IMAGES_FIT.candidates),
+        config=paths.IMAGES_FIT.trained_config,
+        log_table=paths.IMAGES_FIT.train_log,
         plot=report(
-            "results/{dataset}/images/train/loss.png",
+            paths.IMAGES_FIT.loss_plot,
             caption="../report/loss.rst",
             category="Training",
             labels={"dataset": "{dataset}", "figure": "loss curve"},
         ),
     log:
-        "results/{dataset}/logs/images_train.log",
+        paths.log("images_train"),
     benchmark:
-        "results/{dataset}/benchmarks/images_train.tsv"
+        paths.benchmark("images_train")
     conda:
         "../../envs/torch.yaml"
     threads: 8
@@ -61,25 +61,25 @@ rule images_train:
 
 rule images_select:
     input:
-        model="results/{dataset}/images/train/model.pt",
-        candidates="results/{dataset}/images/train/candidates",
+        model=paths.IMAGES_FIT.trained,
+        candidates=paths.IMAGES_FIT.candidates,
         root=dataset_root,
-        settings="results/{dataset}/images/model/settings.yaml",
-        backend="results/clustering_backend.json",
+        settings=paths.IMAGES_FIT.settings,
+        backend=paths.CLUSTERING_BACKEND,
     output:
-        model="results/{dataset}/images/model/model.pt",
-        config="results/{dataset}/images/model/config.yaml",
-        postprocess="results/{dataset}/images/model/postprocess.yaml",
+        model=paths.IMAGES_FIT.model,
+        config=paths.IMAGES_FIT.model_config,
+        postprocess=paths.IMAGES_FIT.postprocess,
         validation=report(
-            "results/{dataset}/images/model/validation.csv",
+            paths.IMAGES_FIT.validation,
             caption="../report/image_validation.rst",
             category="Training",
             labels={"dataset": "{dataset}", "table": "validation choices"},
         ),
     log:
-        "results/{dataset}/logs/images_select.log",
+        paths.log("images_select"),
     benchmark:
-        "results/{dataset}/benchmarks/images_select.tsv"
+        paths.benchmark("images_select")
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -97,16 +97,16 @@ rule images_select:
 rule images_segment:
     input:
         root=dataset_root,
-        model=image_model_file,
-        settings=image_settings_file,
-        postprocess=image_postprocess_file,
-        backend="results/clustering_backend.json",
+        model=model_file,
+        settings=settings_file,
+        postprocess=postprocess_file,
+        backend=paths.CLUSTERING_BACKEND,
     output:
-        directory("results/{dataset}/images/cosine/{seq}"),
+        directory(paths.fill(paths.IMAGE_LABELS, method="cosine")),
     log:
-        "results/{dataset}/logs/images_segment/{seq}.log",
+        paths.log("images_segment"),
     benchmark:
-        "results/{dataset}/benchmarks/images_segment/{seq}.tsv"
+        paths.benchmark("images_segment")
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -126,13 +126,13 @@ rule images_segment:
 rule images_baseline:
     input:
         root=dataset_root,
-        settings=image_settings_file,
+        settings=settings_file,
     output:
-        directory("results/{dataset}/images/baseline/{seq}"),
+        directory(paths.fill(paths.IMAGE_LABELS, method="baseline")),
     log:
-        "results/{dataset}/logs/images_baseline/{seq}.log",
+        paths.log("images_baseline"),
     benchmark:
-        "results/{dataset}/benchmarks/images_baseline/{seq}.tsv"
+        paths.benchmark("images_baseline")
     conda:
         "../../envs/cpu.yaml"
     resources:
@@ -148,19 +148,19 @@ rule images_baseline:
 rule images_evaluate:
     input:
         root=dataset_root,
-        cosine="results/{dataset}/images/cosine/{seq}",
-        baseline="results/{dataset}/images/baseline/{seq}",
+        cosine=paths.fill(paths.IMAGE_LABELS, method="cosine"),
+        baseline=paths.fill(paths.IMAGE_LABELS, method="baseline"),
     output:
         report(
-            "results/{dataset}/images/metrics/{seq}.csv",
+            paths.IMAGE_METRICS,
             caption="../report/image_scores.rst",
             category="Metrics",
             labels={"dataset": "{dataset}", "split": "{seq}", "table": "image scores"},
         ),
     log:
-        "results/{dataset}/logs/images_evaluate/{seq}.log",
+        paths.log("images_evaluate"),
     benchmark:
-        "results/{dataset}/benchmarks/images_evaluate/{seq}.tsv"
+        paths.benchmark("images_evaluate")
     conda:
         "../../envs/cpu.yaml"
     script:

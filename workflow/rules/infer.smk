@@ -1,13 +1,13 @@
 rule infer:
     input:
-        prep="results/{dataset}/prep/{seq}.zarr",
+        prep=paths.PREP,
         model=model_file,
     output:
-        directory("results/{dataset}/embeddings/{seq}.zarr"),
+        directory(paths.EMBEDDINGS),
     log:
-        "results/{dataset}/logs/infer/{seq}.log",
+        paths.log("infer"),
     benchmark:
-        "results/{dataset}/benchmarks/infer/{seq}.tsv"
+        paths.benchmark("infer")
     conda:
         "../../envs/torch.yaml"
     threads: 8

@@ -1,15 +1,15 @@
 rule link:
     input:
-        pairs="results/{dataset}/pairs/{seq}.zarr",
-        prep="results/{dataset}/prep/{seq}.zarr",
+        pairs=paths.PAIRS,
+        prep=paths.PREP,
         settings=settings_file,
         postprocess=postprocess_file,
     output:
-        directory("results/{dataset}/{seq}_RES"),
+        directory(paths.fill(paths.RESULT, method="cosine")),
     log:
-        "results/{dataset}/logs/link/{seq}.log",
+        paths.log("link"),
     benchmark:
-        "results/{dataset}/benchmarks/link/{seq}.tsv"
+        paths.benchmark("link")
     conda:
         "../../envs/cpu.yaml"
     resources:

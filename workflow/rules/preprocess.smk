@@ -3,11 +3,11 @@ rule preprocess:
         root=dataset_root,
         settings=settings_file,
     output:
-        directory("results/{dataset}/prep/{seq}.zarr"),
+        directory(paths.PREP),
     log:
-        "results/{dataset}/logs/preprocess/{seq}.log",
+        paths.log("preprocess"),
     benchmark:
-        "results/{dataset}/benchmarks/preprocess/{seq}.tsv"
+        paths.benchmark("preprocess")
     conda:
         "../../envs/cpu.yaml"
     params:

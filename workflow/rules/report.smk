@@ -4,23 +4,23 @@ rule figures:
         root=dataset_root,
     output:
         overlay=report(
-            "results/{dataset}/figures/{method}_{seq}_overlay.gif",
+            paths.OVERLAY,
             caption="../report/overlay.rst",
             category="Results",
             subcategory="{dataset}",
             labels={"sequence": "{seq}", "method": "{method}", "figure": "tracks"},
         ),
         lineage=report(
-            "results/{dataset}/figures/{method}_{seq}_lineage.png",
+            paths.LINEAGE,
             caption="../report/lineage.rst",
             category="Results",
             subcategory="{dataset}",
             labels={"sequence": "{seq}", "method": "{method}", "figure": "lineage"},
         ),
     log:
-        "results/{dataset}/logs/figures/{method}_{seq}.log",
+        paths.log("figures"),
     benchmark:
-        "results/{dataset}/benchmarks/figures/{method}_{seq}.tsv"
+        paths.benchmark("figures")
     conda:
         "../../envs/cpu.yaml"
     script:
@@ -29,18 +29,18 @@ rule figures:
 
 rule metrics_table:
     input:
-        "results/metrics.csv",
+        paths.ALL_METRICS,
     output:
         report(
-            "results/metrics_table.csv",
+            paths.METRICS_TABLE,
             caption="../report/metrics_table.rst",
             category="Metrics",
             labels={"table": "method against baseline"},
         ),
     log:
-        "results/logs/metrics_table.log",
+        paths.log("metrics_table"),
     benchmark:
-        "results/benchmarks/metrics_table.tsv"
+        paths.benchmark("metrics_table")
     conda:
         "../../envs/cpu.yaml"
     script:
@@ -51,15 +51,15 @@ rule runtimes:
     input:
         benchmark_files(),
     output:
-        table="results/runtimes.csv",
+        table=paths.RUNTIMES,
         plot=report(
-            "results/runtimes.png",
+            paths.RUNTIMES_PLOT,
             caption="../report/runtimes.rst",
             category="Runtime",
             labels={"figure": "runtime per rule"},
         ),
     log:
-        "results/logs/runtimes.log",
+        paths.log("runtimes"),
     conda:
         "../../envs/cpu.yaml"
     script:

@@ -1,10 +1,10 @@
 rule simulate:
     output:
-        directory("resources/datasets/{dataset}"),
+        directory(paths.SIMULATED),
     log:
-        "results/{dataset}/logs/simulate.log",
+        paths.log("simulate"),
     benchmark:
-        "results/{dataset}/benchmarks/simulate.tsv"
+        paths.benchmark("simulate")
     wildcard_constraints:
         dataset=simulated_datasets(),
     conda:

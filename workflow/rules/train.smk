@@ -1,22 +1,22 @@
 rule train:
     input:
         stores=train_stores,
-        settings="results/{dataset}/model/settings.yaml",
+        settings=paths.TIMELAPSE_FIT.settings,
     output:
-        model="results/{dataset}/train/model.pt",
-        candidates=directory("results/{dataset}/train/candidates"),
-        config="results/{dataset}/train/config.yaml",
-        log_table="results/{dataset}/train/train_log.csv",
+        model=paths.TIMELAPSE_FIT.trained,
+        candidates=directory(paths.TIMELAPSE_FIT.candidates),
+        config=paths.TIMELAPSE_FIT.trained_config,
+        log_table=paths.TIMELAPSE_FIT.train_log,
         plot=report(
-            "results/{dataset}/train/loss.png",
+            paths.TIMELAPSE_FIT.loss_plot,
             caption="../report/loss.rst",
             category="Training",
             labels={"dataset": "{dataset}", "figure": "loss curve"},
         ),
     log:
-        "results/{dataset}/logs/train.log",
+        paths.log("train"),
     benchmark:
-        "results/{dataset}/benchmarks/train.tsv"
+        paths.benchmark("train")
     conda:
         "../../envs/torch.yaml"
     threads: 8
@@ -34,26 +34,26 @@ rule train:
 
 rule select:
     input:
-        model="results/{dataset}/train/model.pt",
-        candidates="results/{dataset}/train/candidates",
+        model=paths.TIMELAPSE_FIT.trained,
+        candidates=paths.TIMELAPSE_FIT.candidates,
         stores=validation_stores,
         root=dataset_root,
-        settings="results/{dataset}/model/settings.yaml",
-        backend="results/clustering_backend.json",
+        settings=paths.TIMELAPSE_FIT.settings,
+        backend=paths.CLUSTERING_BACKEND,
     output:
-        model="results/{dataset}/model/model.pt",
-        config="results/{dataset}/model/config.yaml",
-        postprocess="results/{dataset}/model/postprocess.yaml",
+        model=paths.TIMELAPSE_FIT.model,
+        config=paths.TIMELAPSE_FIT.model_config,
+        postprocess=paths.TIMELAPSE_FIT.postprocess,
         validation=report(
-            "results/{dataset}/model/validation.csv",
+            paths.TIMELAPSE_FIT.validation,
             caption="../report/validation.rst",
             category="Training",
             labels={"dataset": "{dataset}", "table": "validation choices"},
         ),
     log:
-        "results/{dataset}/logs/select.log",
+        paths.log("select"),
     benchmark:
-        "results/{dataset}/benchmarks/select.tsv"
+        paths.benchmark("select")
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
+from cosinetrack.adapt import run_adapt
 from cosinetrack.config import AdaptConfig
-from cosinetrack.images import run_images_adapt
 from cosinetrack.logs import log_to
 
 with log_to(snakemake.log[0]):
-    run_images_adapt(
+    run_adapt(
         Path(snakemake.input.root),
         snakemake.params.train,
         snakemake.params.validation,
@@ -15,4 +15,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.explicit,
         AdaptConfig(**snakemake.params.adapt),
         Path(snakemake.output[0]),
+        kind="images",
     )
