@@ -18,7 +18,7 @@ from cosinetrack.config import (
 )
 from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.preprocess import run_preprocess
-from cosinetrack.select import cluster_options, grid, link_options, run_select
+from cosinetrack.select import Choosing, cluster_options, grid, link_options, run_select
 from cosinetrack.train import run_train
 from cosinetrack.trained import TrainedModel
 
@@ -73,7 +73,7 @@ def test_select_scores_every_candidate_and_setting(
         "cluster": {"min_cluster_size": 5, "min_samples": 3},
         "link": {"parent_dilation": 1},
     }
-    run_select(train_dir, {"01": store}, two_cells, settings, params, explicit, True, out)
+    run_select(Choosing(train_dir, settings, params, explicit, True, out), {"01": store}, two_cells)
     rows = pd.read_csv(out / "validation.csv")
     # two checkpoints; clustering: 4 thresholds (min_cluster_size is the user's) less the base;
     # linking: 3 IoU thresholds (parent_dilation is the user's) less the base; outlines: the
@@ -111,7 +111,7 @@ def test_without_tuning_the_final_weights_and_derived_settings_are_kept(
         WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
     )
     out = tmp_path / "untuned"
-    run_select(train_dir, {"01": store}, two_cells, settings, params, {}, False, out)
+    run_select(Choosing(train_dir, settings, params, {}, False, out), {"01": store}, two_cells)
     record = yaml.safe_load((out / "postprocess.yaml").read_text())
     assert record["checkpoint"] == "final" and record["validation_scores"] == {}
     chosen = yaml.safe_load(settings.read_text())["cluster"]["min_cluster_size"]

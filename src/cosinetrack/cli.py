@@ -55,22 +55,13 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 def cmd_select(args: argparse.Namespace) -> None:
     """Choose checkpoint and post-processing on the validation frames into a model folder."""
     from cosinetrack import workflow
-    from cosinetrack.select import run_select
+    from cosinetrack.select import Choosing, run_select
 
     cfg = load_config(args.config)
     stores = {path.stem: path for path in args.prep}
     params, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
-    run_select(
-        args.training,
-        stores,
-        args.root,
-        args.settings,
-        params,
-        explicit,
-        cfg.adapt.tune,
-        args.out,
-        threads=args.threads,
-    )
+    choosing = Choosing(args.training, args.settings, params, explicit, cfg.adapt.tune, args.out)
+    run_select(choosing, stores, args.root, threads=args.threads)
 
 
 def cmd_schema(args: argparse.Namespace) -> None:

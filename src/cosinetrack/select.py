@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from cosinetrack import ctc
-from cosinetrack.adapt import read_settings, stage_config
+from cosinetrack.adapt import Stage, read_settings, stage_config
 from cosinetrack.cluster import background_cosine, cluster_pair
 from cosinetrack.config import ClusterConfig, EvaluateConfig, InferConfig, LinkConfig
 from cosinetrack.evaluate import score
@@ -206,32 +206,41 @@ def frame_count(store: Path) -> int:
     return int(open_store(store, "preprocessed")["image"].shape[0])
 
 
-def run_select(
-    train_dir: Path,
-    stores: dict[str, Path],
-    root: Path,
-    settings: Path,
-    params: dict[str, dict[str, Any]],
-    explicit: dict[str, dict[str, Any]],
-    tune: bool,
-    out_dir: Path,
-    threads: int = 1,
-) -> None:
+@dataclass(frozen=True)
+class Choosing:
+    """What a select stage chooses for: a training run, its settings and the config's keys."""
+
+    train_dir: Path  # the training run: model.pt and candidates/
+    settings: Path  # the model folder's settings.yaml, with the validation split
+    params: dict[str, dict[str, Any]]  # every stage's workflow config
+    explicit: dict[str, dict[str, Any]]  # the keys the user set: never searched
+    tune: bool  # choose on validation data, else keep the final weights and derived settings
+    out_dir: Path  # the model folder to write
+
+    def config(self, cls: type[Stage], section: str) -> Stage:
+        """A stage's config: the workflow's, then settings.yaml's, then the user's keys."""
+        return stage_config(cls, section, self.params[section], [self.settings], self.explicit)
+
+    def infer(self) -> InferConfig:
+        """Inference as the choice runs it, on the CPU."""
+        return InferConfig(**{**self.params["infer"], "device": "cpu"})
+
+
+def run_select(choosing: Choosing, stores: dict[str, Path], root: Path, threads: int = 1) -> None:
     """Choose checkpoint and post-processing on the validation frames settings.yaml names."""
     torch.set_num_threads(usable_threads(threads))
-    cluster = stage_config(ClusterConfig, "cluster", params["cluster"], [settings], explicit)
-    link = stage_config(LinkConfig, "link", params["link"], [settings], explicit)
-    infer = InferConfig(**{**params["infer"], "device": "cpu"})
+    cluster, link = choosing.config(ClusterConfig, "cluster"), choosing.config(LinkConfig, "link")
+    train_dir, explicit, tune = choosing.train_dir, choosing.explicit, choosing.tune
     candidates = candidate_files(train_dir) if tune else [Path(train_dir) / "model.pt"]
     chosen, scores = candidates[-1], {}
-    out_dir = Path(out_dir)
+    out_dir = Path(choosing.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with scratch_folder(out_dir / ".select.scratch") as scratch:
         if tune:
-            parts = validation_parts(stores, root, settings)
+            parts = validation_parts(stores, root, choosing.settings)
             search = Search([validation_part(*p, Path(scratch)) for p in parts], Path(scratch))
             chosen, cluster, link, scores = choose(
-                search, candidates, cluster, link, explicit, infer
+                search, candidates, cluster, link, explicit, choosing.infer()
             )
             pd.DataFrame(search.rows).to_csv(out_dir / "validation.csv", index=False)
         else:

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from skimage.segmentation import relabel_sequential
 
-from cosinetrack.adapt import read_settings, stage_config
+from cosinetrack.adapt import read_settings
 from cosinetrack.clips import TrainingSequence
 from cosinetrack.cluster import cluster_pair
 from cosinetrack.config import (
@@ -35,7 +35,7 @@ from cosinetrack.infer import TiledStream
 from cosinetrack.machine import choose_device, usable_threads
 from cosinetrack.preprocess import normalise
 from cosinetrack.resample import resize_image, resize_labels, scaled_shape
-from cosinetrack.select import candidate_files, cluster_options, grid
+from cosinetrack.select import Choosing, candidate_files, cluster_options, grid
 from cosinetrack.train import train_sequences, training_signature
 from cosinetrack.trained import TrainedModel, write_model_folder
 
@@ -170,31 +170,20 @@ def choose(
     return path, chosen, row
 
 
-def run_images_select(
-    train_dir: Path,
-    root: Path,
-    settings: Path,
-    params: dict[str, dict[str, Any]],
-    explicit: dict[str, dict[str, Any]],
-    tune: bool,
-    out_dir: Path,
-    threads: int = 1,
-) -> None:
+def run_images_select(choosing: Choosing, root: Path, threads: int = 1) -> None:
     """Choose checkpoint and clustering on the validation images; write the model folder."""
     torch.set_num_threads(usable_threads(threads))
-    preprocess = stage_config(
-        PreprocessConfig, "preprocess", params["preprocess"], [settings], explicit
-    )
-    cluster = stage_config(ClusterConfig, "cluster", params["cluster"], [settings], explicit)
-    infer = InferConfig(**{**params["infer"], "device": "cpu"})
-    chosen, scores, out_dir = Path(train_dir) / "model.pt", {}, Path(out_dir)
+    preprocess = choosing.config(PreprocessConfig, "preprocess")
+    cluster = choosing.config(ClusterConfig, "cluster")
+    train_dir, out_dir = Path(choosing.train_dir), Path(choosing.out_dir)
+    chosen, scores = train_dir / "model.pt", {}
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    if tune:
-        validation = Validation(validation_paths(root, settings), preprocess)
-        fixed = set(explicit.get("cluster", {}))
+    if choosing.tune:
+        validation = Validation(validation_paths(root, choosing.settings), preprocess)
+        fixed = set(choosing.explicit.get("cluster", {}))
         chosen, cluster, scores = choose(
-            validation, candidate_files(train_dir), cluster, fixed, infer
+            validation, candidate_files(train_dir), cluster, fixed, choosing.infer()
         )
         rows = validation.rows
     pd.DataFrame(rows, columns=None if rows else ["stage"]).to_csv(

@@ -3,17 +3,19 @@
 from pathlib import Path
 
 from cosinetrack.logs import log_to
-from cosinetrack.select import run_select
+from cosinetrack.select import Choosing, run_select
 
 with log_to(snakemake.log[0]):
     run_select(
-        Path(snakemake.input.model).parent,
+        Choosing(
+            Path(snakemake.input.model).parent,
+            Path(snakemake.input.settings),
+            snakemake.params.stages,
+            snakemake.params.explicit,
+            snakemake.params.tune,
+            Path(snakemake.output.model).parent,
+        ),
         {Path(p).stem: Path(p) for p in snakemake.input.stores},
         Path(snakemake.input.root),
-        Path(snakemake.input.settings),
-        snakemake.params.stages,
-        snakemake.params.explicit,
-        snakemake.params.tune,
-        Path(snakemake.output.model).parent,
         threads=snakemake.threads,
     )
