@@ -15,5 +15,6 @@ rule adapt:
         explicit=EXPLICIT,
         train=train_sequences,
         validation=validation_sequences,
+        kind="timelapse",
     script:
         "../scripts/adapt.py"

@@ -19,8 +19,9 @@ rule images_adapt:
         explicit=EXPLICIT,
         train=train_sequences,
         validation=validation_sequences,
+        kind="images",
     script:
-        "../scripts/images_adapt.py"
+        "../scripts/adapt.py"
 
 
 rule images_train:

@@ -1,4 +1,4 @@
-"""Rule adapter: measure a dataset's training GT and choose its settings (settings.yaml)."""
+"""Rule adapter: measure a dataset's training GT (time-lapse or still images), choose settings."""
 
 from pathlib import Path
 
@@ -15,4 +15,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.explicit,
         AdaptConfig(**snakemake.params.adapt),
         Path(snakemake.output[0]),
+        kind=snakemake.params.kind,
     )
