@@ -295,7 +295,7 @@ def kept_frames(
     cosines = iter(outlines.cosines) if outlines else None
     for t in range(scratch.shape[0]):
         frame = resize_labels(ctc.relabel(np.asarray(scratch[t]), keep, np.int64), shape)
-        if outlines and cosines:
+        if outlines is not None and cosines is not None:
             frame = follow_foreground(frame, next(cosines), outlines.threshold)
         yield frame
 
