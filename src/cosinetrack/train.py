@@ -31,7 +31,7 @@ from cosinetrack.clips import (
 )
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.loss import LossTerms, stacked_loss
-from cosinetrack.machine import choose_device, usable_threads
+from cosinetrack.machine import autocast_bfloat16, choose_device, usable_threads
 from cosinetrack.model import StackedHourglass
 from cosinetrack.provenance import config_hash, provenance
 from cosinetrack.store import atomic_file
@@ -143,7 +143,7 @@ class Trainer:
     def step(self) -> LossTerms:
         """One optimiser step; a non-finite loss stops training with the iteration and its terms."""
         batch = self.batch()
-        amp = self.device.type == "cuda" and self.cfg.mixed_precision
+        amp = autocast_bfloat16(self.device, self.cfg.mixed_precision)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
             outputs = self.model(batch.image)
         terms = stacked_loss(
