@@ -76,10 +76,13 @@ def test_select_scores_every_candidate_and_setting(
     run_select(Choosing(train_dir, settings, params, explicit, True, out), {"01": store}, two_cells)
     rows = pd.read_csv(out / "validation.csv")
     # two checkpoints; clustering: 4 thresholds (min_cluster_size is the user's) less the base;
+    # separation: 3 coordinate weights x 2 selection epsilons less the base;
     # linking: 3 IoU thresholds (parent_dilation is the user's) less the base; outlines: the
     # cosine at 5 thresholds besides the clustering's, or the masks alone (threshold unused)
-    stages = ["checkpoint"] * 2 + ["cluster"] * 3 + ["link"] * 2 + ["outline"] * 6
-    assert rows["stage"].tolist() == stages
+    stages = ["checkpoint"] * 2 + ["cluster"] * 3 + ["coordinates"] * 5
+    assert rows["stage"].tolist() == stages + ["link"] * 2 + ["outline"] * 6
+    coordinates = rows[rows["stage"] == "coordinates"]
+    assert set(coordinates["selection_epsilon"]) == {0.1, 0.2}
     outline = rows[rows["stage"] == "outline"]
     assert outline["outlines"].tolist() == ["embedding"] * 5 + ["labels"]
     assert outline["outline_threshold"].isna().tolist() == [False] * 5 + [True]
@@ -114,7 +117,12 @@ def test_without_tuning_the_final_weights_and_derived_settings_are_kept(
     run_select(Choosing(train_dir, settings, params, {}, False, out), {"01": store}, two_cells)
     record = yaml.safe_load((out / "postprocess.yaml").read_text())
     assert record["checkpoint"] == "final" and record["validation_scores"] == {}
-    chosen = yaml.safe_load(settings.read_text())["cluster"]["min_cluster_size"]
-    assert record["cluster"] == {"background_threshold": 0.5, "min_cluster_size": chosen}
+    derived = yaml.safe_load(settings.read_text())["cluster"]
+    assert record["cluster"] == {
+        "background_threshold": 0.5,
+        "min_cluster_size": derived["min_cluster_size"],
+        "coordinate_factor": derived["coordinate_factor"],
+        "selection_epsilon": 0.2,
+    }
     assert TrainedModel.from_folder(out).record["iteration"] == 4
     assert pd.read_csv(out / "validation.csv").empty
