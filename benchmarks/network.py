@@ -8,8 +8,9 @@ For the default (config.yaml) and the reference (config/reference.yaml) architec
   - with --compile, the same for the step compiled by TorchInductor with frozen weights (one fused
     graph: convolutions with their ReLU, the GRU gates and concatenations fused; compiled once per
     frame size, about a minute on 2 cores, cached across processes),
-  - training seconds per step and clips per second (forward + loss + backward + Adam) at the
-    configured crop and clip length,
+  - training seconds per step, clips per second and GFLOP/s (forward + loss + backward + Adam,
+    FLOPs counted by the same counter) at the configured crop and clip length, in float32 and,
+    where the CPU computes bfloat16 natively, under the bfloat16 autocast training uses,
 and the dense float32 matmul rate of this machine as the yardstick.
 """
 
@@ -27,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cosinetrack.config import ModelConfig, TrainConfig
 from cosinetrack.loss import stacked_loss
+from cosinetrack.machine import autocast_bfloat16
 from cosinetrack.model import StackedHourglass, State
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,8 +108,8 @@ def compiled_inference_seconds(
     return (time.perf_counter() - start) / frames, first
 
 
-def training_seconds(model: ModelConfig, train: TrainConfig, steps: int) -> float:
-    """Seconds per optimiser step on random clips with random instances."""
+def training_step(model: ModelConfig, train: TrainConfig, bfloat16: bool) -> Callable[[], None]:
+    """One optimiser step on a random clip with random instances, as the Trainer takes it."""
     network = StackedHourglass.from_config(model)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
     shape = (train.batch_size, train.clip_frames, train.crop, train.crop)
@@ -117,16 +119,28 @@ def training_seconds(model: ModelConfig, train: TrainConfig, steps: int) -> floa
     full_seg = torch.ones(shape[:2], dtype=torch.bool)
 
     def step() -> None:
-        terms = stacked_loss(network(clip), instances, neighbours, full_seg)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            outputs = network(clip)
+        terms = stacked_loss(outputs, instances, neighbours, full_seg)
         optimizer.zero_grad()
         terms.total.backward()
         optimizer.step()
 
+    return step
+
+
+def training_rate(
+    model: ModelConfig, train: TrainConfig, steps: int, bfloat16: bool
+) -> tuple[float, float]:
+    """(seconds per training step, FLOPs per step: forward, backward and loss) on the CPU."""
+    step = training_step(model, train, bfloat16)
+    with FlopCounterMode(display=False) as counter:
+        step()
     step()
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, float(counter.get_total_flops())
 
 
 def configs() -> dict[str, tuple[ModelConfig, TrainConfig]]:
@@ -155,7 +169,15 @@ def main() -> None:
         network = StackedHourglass.from_config(model)
         flops = forward_flops(network, args.size, args.size)
         seconds = inference_seconds(network, args.size, args.size, args.frames)
-        step = training_seconds(model, train, args.steps)
+        step, train_flops = training_rate(model, train, args.steps, bfloat16=False)
+        mixed = {}
+        if autocast_bfloat16(torch.device("cpu"), train.mixed_precision):
+            bf16, _ = training_rate(model, train, args.steps, bfloat16=True)
+            mixed = {
+                "train_bf16_s_per_step": round(bf16, 3),
+                "train_bf16_gflops": round(train_flops / bf16 / 1e9, 1),
+                "train_bf16_speedup": round(step / bf16, 2),
+            }
         compiled = {}
         if args.compile:
             fused, first = compiled_inference_seconds(network, args.size, args.size, args.frames)
@@ -180,8 +202,12 @@ def main() -> None:
                 "infer_fraction_of_matmul": round(flops / seconds / 1e9 / peak, 3),
                 **compiled,
                 "train_clip": f"{train.clip_frames}x{train.crop}x{train.crop}",
+                "train_gflop_per_step": round(train_flops / 1e9, 1),
                 "train_s_per_step": round(step, 3),
                 "train_clips_per_s": round(train.batch_size / step, 3),
+                "train_gflops": round(train_flops / step / 1e9, 1),
+                "train_fraction_of_matmul": round(train_flops / step / 1e9 / peak, 3),
+                **mixed,
                 "threads": args.threads,
             }
         )

@@ -4,13 +4,14 @@ Run (the model folder holds model.pt; about 4 minutes on 2 cores without --workf
 
     .venv/bin/python benchmarks/stages.py --model results/sim/model [--workflow] [--compile]
 
-On a standard simulated sequence (512x512 pixels, radius 21: about 60 nuclei at the default
-density, `--frames` frames) every stage runs in a fresh subprocess with the settings of the config
-file (`--config`, default config.yaml; `--set section.key=value` overrides one): simulate,
-preprocess, infer, cluster (as the workflow runs it on a long sequence: the pairs cut into
-`--threads` chunks, single-thread jobs that run at once, then gathered), link, and the baseline for
-reference. Each row gives the stage's wall time per frame (per frame pair for cluster), the peak
-resident memory of its process (`os.wait4`), and
+On a standard simulated sequence (512x512 pixels, radius 21: about 60 nuclei at the default density,
+`--frames` frames; `--size H --width W --radius R --density D` for another, e.g. `--size 700 --width
+1100 --radius 14 --density 0.136` for about 170 nuclei of 28 px in 1100x700) every stage runs in a
+fresh subprocess with the settings of the config file (`--config`, default config.yaml; `--set
+section.key=value` overrides one): simulate, preprocess, infer, cluster (as the workflow runs it on
+a long sequence: the pairs cut into `--threads` chunks, single-thread jobs that run at once, then
+gathered), link, and the baseline for reference. Each row gives the stage's wall time per frame (per
+frame pair for cluster), the peak resident memory of its process (`os.wait4`), and
 
   - cluster: foreground points clustered per second (the `points` and `seconds` the stage records),
   - infer: the FLOPs the stage really computes (network steps of all windowed runs of
@@ -277,8 +278,10 @@ def main() -> None:
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override"
     )
     parser.add_argument("--frames", type=int, default=20, help="frames of the 512x512 sequence")
-    parser.add_argument("--size", type=int, default=512, help="side of the standard sequence")
+    parser.add_argument("--size", type=int, default=512, help="height of the standard sequence")
+    parser.add_argument("--width", type=int, default=None, help="its width (default: --size)")
     parser.add_argument("--radius", type=float, default=21.0, help="nucleus radius (about 60)")
+    parser.add_argument("--density", type=float, default=None, help="nuclei area fraction")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
     parser.add_argument("--memory-frames", type=int, nargs="*", default=[50, 200])
     parser.add_argument("--memory-size", type=int, default=256)
@@ -301,14 +304,16 @@ def main() -> None:
     work = work.resolve()
     try:
         rows = []
-        standard = f"{args.size}x{args.size}x{args.frames}"
+        width = args.width or args.size
+        standard = f"{args.size}x{width}x{args.frames}"
         sim = {
             "height": args.size,
-            "width": args.size,
+            "width": width,
             "frames": args.frames,
             "radius": args.radius,
             "sequences": 1,
             "seed": args.seed,
+            **({"density": args.density} if args.density else {}),
         }
         stages = ["infer", "cluster", "link", "baseline"]
         rows += run_sequence(standard, sim, stages, work, args, settings)
