@@ -66,8 +66,10 @@ def segment_and_track(
     prep, embeddings = write_stores(tmp, frames, original)
     chunks = []
     for chunk in range(chunk_count(len(frames), cfg.chunk_pairs)):
-        chunks.append(tmp / f"chunk{chunk}.zarr")
+        chunks.append(tmp / f"chunk{chunk}.zarr.zip")
         run_cluster(embeddings, chunks[-1], cfg, chunk)
+        # one file, so that removing the temporary chunk cannot stop halfway; nothing else left
+        assert chunks[-1].is_file() and sorted(tmp.glob(f"chunk{chunk}*")) == [chunks[-1]]
     run_gather_pairs(chunks, tmp / "pairs.zarr")
     run_link(tmp / "pairs.zarr", prep, tmp / "01_RES", LINK)
     return tmp / "01_RES"

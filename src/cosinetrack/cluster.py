@@ -26,7 +26,7 @@ from cosinetrack.config import ClusterConfig
 from cosinetrack.machine import usable_threads
 from cosinetrack.paths import chunk_count, chunk_pair_range
 from cosinetrack.provenance import provenance
-from cosinetrack.store import atomic_file, atomic_path, open_store
+from cosinetrack.store import atomic_file, atomic_path, atomic_zip, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,10 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
 def run_cluster(
     embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0, threads: int = 1
 ) -> None:
-    """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`."""
+    """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`.
+
+    The store is one zip file, so that Snakemake removes it (a temporary output) in one step.
+    """
     # fast_hdbscan's numba code otherwise starts a thread per CPU of the machine, not of the job
     numba.set_num_threads(min(usable_threads(threads), numba.config.NUMBA_NUM_THREADS))
     group = open_store(embeddings, "embeddings")
@@ -257,7 +260,7 @@ def run_cluster(
             f"{chunk_count(frames, cfg.chunk_pairs)} chunks"
         )
     points, seconds = [], []
-    with atomic_path(out) as partial:
+    with atomic_zip(out) as partial:
         store = zarr.open_group(partial, mode="w")
         labels = store.create_array(
             "labels",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,24 @@ def scratch_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_zip(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder to write a store into; pack it into the single file `path`.
+
+    The zip is uncompressed (Zarr's chunks are compressed already) and moved into place only on
+    success. A store that is one file is also removed in one step: Snakemake deletes temporary
+    folder outputs file by file, and a run killed midway left a folder that looked present.
+    """
+    path = Path(path)
+    with atomic_path(path.with_name(path.name + ".folder")) as folder:
+        yield folder
+        with atomic_file(path) as partial, zipfile.ZipFile(partial, "w") as archive:
+            for item in sorted(folder.rglob("*")):
+                if item.is_file():
+                    archive.write(item, item.relative_to(folder).as_posix())
+    shutil.rmtree(path.with_name(path.name + ".folder"), ignore_errors=True)
+
+
 def frame_array(
     group: zarr.Group, name: str, shape: tuple[int, ...], dtype: np.dtype | str
 ) -> zarr.Array:
@@ -72,9 +91,11 @@ def frame_array(
 def open_store(path: Path, what: str) -> zarr.Group:
     """Open a finished store for reading, with an error that says which store is missing."""
     path = Path(path)
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: {what} store not found")
     try:
+        if path.is_file():  # a store packed by atomic_zip
+            return zarr.open_group(zarr.storage.ZipStore(path, mode="r"), mode="r")
         return zarr.open_group(path, mode="r")
     except Exception as error:
         raise ValueError(f"{path}: not a readable {what} Zarr store ({error})") from error

@@ -20,7 +20,7 @@ rule cluster:
         postprocess=postprocess_file,
         backend=paths.CLUSTERING_BACKEND,
     output:
-        temp(directory(paths.CLUSTER_CHUNK)),
+        temp(paths.CLUSTER_CHUNK),
     log:
         paths.log("cluster"),
     benchmark:
