@@ -119,7 +119,7 @@ class TrainConfig(StageConfig):
     """Where to train: 'auto' takes CUDA when present, else the CPU."""
     mixed_precision: bool = True
     """Train the network under bfloat16 autocast (the loss stays float32): on CUDA, and on CPUs
-    with native bfloat16 units (AVX512-BF16, AMX), where a training step takes about 0.77 of its
+    with native bfloat16 units (AVX512-BF16, AMX), where a training step takes about 0.71 of its
     float32 time (benchmarks/network.py); ignored on other CPUs. Inference stays float32."""
     candidates: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field([0.8, 1.0], min_length=1)
     """Fractions of the iterations after which the weights are kept as candidates; the one that

@@ -72,13 +72,12 @@ def atomic_zip(path: Path) -> Iterator[Path]:
     folder outputs file by file, and a run killed midway left a folder that looked present.
     """
     path = Path(path)
-    with atomic_path(path.with_name(path.name + ".folder")) as folder:
+    with scratch_folder(path.with_name(path.name + ".folder")) as folder:
         yield folder
         with atomic_file(path) as partial, zipfile.ZipFile(partial, "w") as archive:
             for item in sorted(folder.rglob("*")):
                 if item.is_file():
                     archive.write(item, item.relative_to(folder).as_posix())
-    shutil.rmtree(path.with_name(path.name + ".folder"), ignore_errors=True)
 
 
 def frame_array(
