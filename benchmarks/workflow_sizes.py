@@ -26,7 +26,7 @@ from accuracy import METRICS, run_workflow
 logger = logging.getLogger("workflow_sizes")
 
 REPO = Path(__file__).resolve().parents[1]
-# SimConfig fields: ~170 nuclei of 28 px in 1100x700 frames; 200 frames of 512x512 (~80 nuclei).
+# SimConfig fields: ~170 nuclei of 28 px in 1100x700 frames; 200 frames of 512x512 (~170 of 21 px).
 SIZES: dict[str, dict[str, Any]] = {
     "frames-1100x700": {"height": 700, "width": 1100, "frames": 50, "radius": 14, "density": 0.136},
     "frames-512x200": {"height": 512, "width": 512, "frames": 200},
