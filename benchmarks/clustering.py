@@ -44,10 +44,11 @@ from cosinetrack.evaluate import score
 from cosinetrack.link import run_link
 
 REPO = Path(__file__).resolve().parents[1]
-BACKENDS = ("hdbscan", "fast_hdbscan", "sklearn")
+BACKENDS = ("cosinetrack", "hdbscan", "fast_hdbscan", "sklearn")
 SCOPES = ("pair", "component")
 SUBSAMPLES = (1, 2)
-KNN_GRAPHS = {"fast_hdbscan": (0, 8)}  # spanning tree over all pairs (0) or the 8-NN graph
+# spanning tree over all pairs (0) or the 8-NN graph
+KNN_GRAPHS = {"cosinetrack": (0, 8), "fast_hdbscan": (0, 8)}
 TOLERANCE = 0.005
 METRICS = ("SEG", "DET", "TRA", "LNK", "BC(1)", "CHOTA", "MOTA", "IDF1")
 

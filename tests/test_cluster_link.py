@@ -238,7 +238,14 @@ def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
 @pytest.mark.parametrize("scope", ["pair", "component"])
 @pytest.mark.parametrize(
     ("backend", "knn_graph"),
-    [("hdbscan", 0), ("fast_hdbscan", 0), ("fast_hdbscan", 8), ("sklearn", 0)],
+    [
+        ("cosinetrack", 0),
+        ("cosinetrack", 8),
+        ("hdbscan", 0),
+        ("fast_hdbscan", 0),
+        ("fast_hdbscan", 8),
+        ("sklearn", 0),
+    ],
 )
 def test_every_backend_scope_and_subsample_finds_the_same_cells(
     tmp_path: Path, backend: str, knn_graph: int, scope: str, subsample: int
@@ -327,10 +334,10 @@ def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None
     warm += f"ClusterConfig; run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
     subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
     record = json.loads((tmp_path / "ok.json").read_text())
-    assert record["backend"] == "fast_hdbscan"
+    assert record["backend"] == "cosinetrack"
     assert record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]
     compiled = cache_files(tmp_path / "numba")
-    assert any("fast_hdbscan" in name for name in compiled)
+    assert any("knn_hdbscan" in name for name in compiled)
     # A cluster job: a pair of 16-D embeddings with three cells, in a process of its own.
     job = (
         "import numpy as np; from cosinetrack.cluster import cluster_pair; "

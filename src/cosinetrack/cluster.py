@@ -22,6 +22,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
+from cosinetrack import knn_hdbscan
 from cosinetrack.config import ClusterConfig
 from cosinetrack.machine import usable_threads
 from cosinetrack.paths import chunk_count, chunk_pair_range
@@ -57,6 +58,11 @@ def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
     """Cluster rows with the configured HDBSCAN implementation; -1 marks noise."""
     if len(features) < max(cfg.min_cluster_size, cfg.min_samples + 1):
         return np.full(len(features), -1, dtype=np.int64)
+    if cfg.backend == "cosinetrack":
+        k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
+        return knn_hdbscan.hdbscan(
+            features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
+        )
     extra = {}
     if cfg.backend == "hdbscan":
         from hdbscan import HDBSCAN
@@ -198,8 +204,9 @@ def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
 def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
     """Compile the HDBSCAN backend once, before the cluster jobs, so they load numba's cache.
 
-    fast_hdbscan compiles its numba code on first use and caches it (next to the package, or in
-    NUMBA_CACHE_DIR); cluster jobs started at once after an install would each compile it.
+    cosinetrack.knn_hdbscan and fast_hdbscan compile their numba code on first use and cache it
+    (next to the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an install
+    would each compile it.
     """
     start = time.perf_counter()
     labels = hdbscan_labels(warm_up_points(), cfg)

@@ -12,9 +12,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Every library that shapes the masks, tracks, scores or exports (fast_hdbscan clusters by default,
-# numba compiles it, scikit-learn holds the HDBSCAN backend and neighbour search, geff writes the
-# tracks graph).
+# Every library that shapes the masks, tracks, scores or exports (scipy's kd-tree and numba under
+# the default HDBSCAN, hdbscan, fast_hdbscan and scikit-learn as the other backends, geff writes
+# the tracks graph).
 PACKAGES = (
     "cosinetrack",
     "torch",
