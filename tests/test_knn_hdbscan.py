@@ -72,3 +72,13 @@ def test_a_group_that_never_splits_is_noise_as_in_fast_hdbscan() -> None:
     assert (reference(points, 20, 5, 8, 0.2) == -1).all()
     assert (hdbscan(points, 20, 5, 8, 0.2) == -1).all()
     assert (hdbscan(points[:5], 2, 5, 8, 0.0) == -1).all()  # no more points than min_samples
+
+
+@pytest.mark.parametrize("min_samples", [1, 5])
+def test_duplicate_points_cluster_as_in_fast_hdbscan(min_samples: int) -> None:
+    """Zero distances (infinite lambdas) are handled as the library handles them."""
+    rng = np.random.default_rng(0)
+    copies = np.repeat(rng.normal(0, 1, (5, 4)), 12, axis=0)  # five points, twelve copies each
+    for points in (copies, np.concatenate([copies, rng.normal(3, 0.1, (40, 4))])):
+        expected = reference(points, 10, min_samples, 8, 0.2)
+        assert partition(hdbscan(points, 10, min_samples, 8, 0.2)) == partition(expected)
