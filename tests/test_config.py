@@ -73,11 +73,12 @@ def test_bad_dataset_name_is_refused() -> None:
         WorkflowConfig.model_validate({"datasets": {"bad/name": {"simulate": {}}}})
 
 
-def test_neighbour_graph_needs_fast_hdbscan_and_enough_neighbours() -> None:
+def test_neighbour_graph_needs_a_graph_backend_and_enough_neighbours() -> None:
     from cosinetrack.config import ClusterConfig
 
-    with pytest.raises(ValidationError, match=r"knn_graph \(8\) needs backend fast_hdbscan"):
+    with pytest.raises(ValidationError, match=r"knn_graph \(8\) needs backend cosinetrack or"):
         ClusterConfig(backend="hdbscan")
+    assert ClusterConfig(backend="fast_hdbscan").knn_graph == 8
     with pytest.raises(ValidationError, match=r"at least min_samples \(10\)"):
         ClusterConfig(min_samples=10)
     assert ClusterConfig(backend="hdbscan", knn_graph=0).knn_graph == 0
