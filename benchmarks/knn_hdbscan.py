@@ -17,10 +17,15 @@ from pathlib import Path
 
 import numpy as np
 from fast_hdbscan import HDBSCAN
-from scipy import ndimage
 
-from cosinetrack.adapt import read_settings
-from cosinetrack.cluster import PAIR_CONNECTIVITY, check_embeddings, foreground, pair_features
+from cosinetrack.adapt import stage_config
+from cosinetrack.cluster import (
+    check_embeddings,
+    foreground,
+    foreground_regions,
+    pair_features,
+    too_few_points,
+)
 from cosinetrack.config import ClusterConfig
 from cosinetrack.knn_hdbscan import hdbscan
 from cosinetrack.store import open_store
@@ -35,11 +40,9 @@ def regions(run: Path, sequence: str, cfg: ClusterConfig) -> list[np.ndarray]:
     for t in range(group["embedding"].shape[0]):
         unit = np.asarray(group["embedding"][t], dtype=np.float32)  # (2, D, H, W)
         mask = foreground(unit, background, cfg.background_threshold)
-        labelled, _ = ndimage.label(mask, structure=PAIR_CONNECTIVITY)
-        for region, box in enumerate(ndimage.find_objects(labelled), start=1):
-            crop = unit[box[0], :, box[1], box[2]]
-            rows = pair_features(crop, labelled[box] == region, cfg.coordinate_factor)
-            if len(rows) >= max(cfg.min_cluster_size, cfg.min_samples + 1):
+        for box, inside in foreground_regions(mask):
+            rows = pair_features(unit[box[0], :, box[1], box[2]], inside, cfg.coordinate_factor)
+            if not too_few_points(len(rows), cfg):
                 found.append(rows.astype(np.float64))
     return found
 
@@ -84,10 +87,8 @@ def main() -> None:
     parser.add_argument("--sequence", default="02")
     args = parser.parse_args()
     model = args.run / "model"
-    chosen = {}
-    for name in ("settings.yaml", "postprocess.yaml"):
-        chosen |= read_settings(model / name).get("cluster", {})
-    cfg = ClusterConfig(**chosen)
+    chosen = [model / "settings.yaml", model / "postprocess.yaml"]
+    cfg = stage_config(ClusterConfig, "cluster", {}, chosen, {})
     found = regions(args.run, args.sequence, cfg)
     result = compare(found, cfg)
     print(

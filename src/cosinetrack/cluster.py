@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numba
@@ -54,9 +55,14 @@ def pair_features(unit: np.ndarray, mask: np.ndarray, coordinate_factor: float) 
     return np.concatenate([embedding, coords], axis=1)  # (N, D + 2)
 
 
+def too_few_points(count: int, cfg: ClusterConfig) -> bool:
+    """Whether HDBSCAN cannot find a cluster among `count` points (they are all noise)."""
+    return count < max(cfg.min_cluster_size, cfg.min_samples + 1)
+
+
 def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
     """Cluster rows with the configured HDBSCAN implementation; -1 marks noise."""
-    if len(features) < max(cfg.min_cluster_size, cfg.min_samples + 1):
+    if too_few_points(len(features), cfg):
         return np.full(len(features), -1, dtype=np.int64)
     if cfg.backend == "cosinetrack":
         k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
@@ -170,15 +176,20 @@ def cluster_components(unit: np.ndarray, mask: np.ndarray, cfg: ClusterConfig) -
     regions never share an instance; clustering regions apart gives HDBSCAN many small problems
     instead of one large one (its cost grows faster than linearly with the points).
     """
-    regions, _ = ndimage.label(mask, structure=PAIR_CONNECTIVITY)
     clusters = np.zeros(mask.shape, dtype=np.int64)
     offset = 0
-    for region, box in enumerate(ndimage.find_objects(regions), start=1):
-        inside = regions[box] == region
+    for box, inside in foreground_regions(mask):
         ids = cluster_points(unit[box[0], :, box[1], box[2]], inside, cfg)  # (t, D, h, w) crop
         clusters[box][inside] = np.where(ids[inside] > 0, ids[inside] + offset, 0)
         offset += int(ids.max(initial=0))
     return clusters
+
+
+def foreground_regions(mask: np.ndarray) -> Iterator[tuple[tuple[slice, ...], np.ndarray]]:
+    """Each connected region of a pair's (2, H, W) foreground: its box and its mask in the box."""
+    regions, _ = ndimage.label(mask, structure=PAIR_CONNECTIVITY)
+    for region, box in enumerate(ndimage.find_objects(regions), start=1):
+        yield box, regions[box] == region
 
 
 def cluster_pair(

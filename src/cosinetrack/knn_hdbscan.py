@@ -191,7 +191,7 @@ def widen_to_epsilon(
     selected: np.ndarray, parent: np.ndarray, birth: np.ndarray, epsilon: float
 ) -> np.ndarray:
     """Replace each cluster born closer than epsilon by its first ancestor born farther apart."""
-    born_apart = np.where(birth > 0, 1.0 / np.where(birth > 0, birth, 1.0), np.inf)
+    born_apart = np.divide(1.0, birth, out=np.full_like(birth, np.inf), where=birth > 0)
     widened = set()
     for c in selected.tolist():
         while c != 0 and born_apart[c] < epsilon:
