@@ -8,8 +8,11 @@ else (every stage runs with its defaults, which is what is measured), runs the r
 (`snakemake --directory <workdir>/<name> --configfile <workdir>/<name>/config.yaml --cores N`;
 its output goes to `<workdir>/<name>/snakemake.log`) and adds one row per method (`cosine`, the
 baseline) to benchmarks/out/accuracy.csv as soon as the dataset is done, replacing that dataset's
-earlier rows: SEG, DET, TRA, CHOTA and BC(1) of the test sequence 02 from `results/metrics.csv`
-(BC(1) is empty where the test sequence has no division), `wall_s`, the workflow's wall time from
+earlier rows: SEG, DET, TRA, CHOTA and BC(1) from `results/metrics.csv`, the mean over the test
+sequences (02, 03 and 04 of a simulated dataset: one 30- or 40-frame sequence alone differs by
+about 0.01-0.04 between draws, more than some differences between the methods; 02 of the real
+one), with each sequence's own row in benchmarks/out/accuracy_sequences.csv (BC(1) is empty where a
+test sequence has no division), `wall_s`, the workflow's wall time from
 the start of its first job to the end of its last (from the Snakemake benchmark files, so a rerun
 that finds everything done reports the same), and `train_s`, the training job's time. Beside it,
 benchmarks/out/accuracy_settings.csv has one row per dataset with what the model folder records:
@@ -39,8 +42,10 @@ logger = logging.getLogger("accuracy")
 
 REPO = Path(__file__).resolve().parents[1]
 # Simulated variants (SimConfig fields): nuclei radius 6, 12 and 24 px, sparse and dense, frames of
-# 256 and 512 px, one sequence with many divisions. 01 trains, 02 is scored.
-BASE = {"height": 256, "width": 256, "frames": 40, "sequences": 2, "seed": 1}
+# 256 and 512 px, one sequence with many divisions. 01 trains; 02, 03 and 04 are scored (the
+# simulator draws each sequence from its own seed, so 01 and 02 are those of a 2-sequence dataset).
+BASE = {"height": 256, "width": 256, "frames": 40, "sequences": 4, "seed": 1}
+SIMULATED_TEST = ["02", "03", "04"]
 SIMULATED: dict[str, dict[str, Any]] = {
     "sim-r6-sparse": {**BASE, "radius": 6.0, "density": 0.1},
     "sim-r6-dense": {**BASE, "radius": 6.0, "density": 0.4},
@@ -60,10 +65,10 @@ COLUMNS = ["dataset", "method", *METRICS, "wall_s", "train_s"]
 def dataset_config(name: str, data: Path) -> dict[str, Any]:
     """The workflow config of one dataset: the dataset alone, every setting at its default."""
     if name in SIMULATED:
-        source: dict[str, Any] = {"simulate": dict(SIMULATED[name])}
+        source: dict[str, Any] = {"simulate": dict(SIMULATED[name]), "test": SIMULATED_TEST}
     else:
-        source = {"path": str((data / name).resolve())}
-    return {"datasets": {name: {**source, "train": ["01"], "test": ["02"]}}}
+        source = {"path": str((data / name).resolve()), "test": ["02"]}
+    return {"datasets": {name: {**source, "train": ["01"]}}}
 
 
 def run_workflow(config: dict[str, Any], folder: Path, cores: int) -> None:
@@ -104,6 +109,15 @@ def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
     return table.assign(dataset=name, **timings(folder, name))[COLUMNS]
 
 
+def sequence_rows(folder: Path, name: str) -> pd.DataFrame:
+    """One row per method and test sequence: the headline metrics of that sequence alone."""
+    metrics = pd.read_csv(folder / "results" / "metrics.csv", dtype={"sequence": str})
+    chosen = metrics[(metrics["dataset"] == name) & metrics["metric"].isin(METRICS)]
+    table = chosen.pivot_table(index=["method", "sequence"], columns="metric", values="value")
+    table = table.reindex(columns=list(METRICS)).reset_index()
+    return table.assign(dataset=name)[["dataset", "sequence", "method", *METRICS]]
+
+
 def chosen_settings(folder: Path, name: str) -> pd.DataFrame:
     """One row: what adaptation measured and chose, what select chose, and its validation scores."""
     model = folder / "results" / name / "model"
@@ -131,9 +145,9 @@ def replace_rows(out: Path, rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def settings_table(out: Path) -> Path:
-    """Where the settings each dataset ran with are gathered, beside the accuracy table."""
-    return out.with_name(out.stem + "_settings.csv")
+def beside(out: Path, part: str) -> Path:
+    """A table gathered beside the accuracy table: `part` is settings or sequences."""
+    return out.with_name(f"{out.stem}_{part}.csv")
 
 
 def main() -> None:
@@ -163,9 +177,10 @@ def main() -> None:
             failed.append(name)
             continue
         table = replace_rows(args.out, accuracy_rows(folder, name))
-        replace_rows(settings_table(args.out), chosen_settings(folder, name))
+        replace_rows(beside(args.out, "settings"), chosen_settings(folder, name))
+        replace_rows(beside(args.out, "sequences"), sequence_rows(folder, name))
         logger.info("%s done; %d rows in %s", name, len(table), args.out)
-    for table in (args.out, settings_table(args.out)):
+    for table in (args.out, beside(args.out, "sequences"), beside(args.out, "settings")):
         if table.is_file():
             sys.stdout.write(pd.read_csv(table).to_markdown(index=False, floatfmt=".4g") + "\n")
     if failed:

