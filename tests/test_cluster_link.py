@@ -301,6 +301,21 @@ def test_a_fragment_seen_for_one_frame_is_no_daughter(tmp_path: Path) -> None:
     assert tracked_table(tmp_path, labels) == [[1, 0, 4, 0]]
 
 
+def test_a_piece_split_off_for_two_frames_is_no_daughter(tmp_path: Path) -> None:
+    labels = np.zeros((7, *SHAPE), np.int64)
+    labels[:, 14:34, 20:44] = 1
+    labels[2:4, 14:34, 34:44] = 2  # frames 2 and 3 split the cell; whole again from frame 4
+    split = LINK.model_copy(update={"min_daughter_length": 1})
+    assert tracked_table(tmp_path / "kept", labels, split) == [
+        [1, 0, 1, 0],
+        [2, 2, 3, 1],
+        [3, 2, 6, 1],
+    ]
+    assert LINK.min_daughter_length == 3
+    assert tracked_table(tmp_path / "undone", labels) == [[1, 0, 6, 0]]
+    assert set(np.unique(masks(tmp_path / "undone" / "01_RES")[2])) == {0, 1}
+
+
 def test_a_cell_entering_beside_a_living_one_is_not_her_daughter(tmp_path: Path) -> None:
     labels = np.zeros((5, *SHAPE), np.int64)
     labels[:, 10:30, 40:60] = 1

@@ -7,6 +7,7 @@ takes as mother the track whose last mask (in the `parent_frames` frames before 
 masks of frames t and t+1 overlap most. A mother still alive at t is cut: her continuation becomes
 a second daughter, so she ends where her daughters begin (CTC rule); a mother that ended before t
 needs two daughters, as a single track starting where one ended is a cell back in view.
+Divisions whose daughter lasts only a frame or two are undone afterwards (`divisions`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from cosinetrack import ctc
 from cosinetrack.config import LinkConfig
+from cosinetrack.divisions import undo_short_divisions
 from cosinetrack.resample import follow_foreground, resize_labels
 from cosinetrack.store import frame_array, open_store, scratch_folder
 
@@ -248,7 +250,9 @@ def link_frames(
     frame = tracker.finish()
     if frame is not None:
         scratch[done] = frame
-    return drop_short_tracks(tracker.table(), cfg.min_track_length, tracker.cut_short())
+    cut_short = tracker.cut_short()
+    tracks = undo_short_divisions(tracker.table(), scratch, cfg.min_daughter_length, cut_short)
+    return drop_short_tracks(tracks, cfg.min_track_length, cut_short)
 
 
 def pair_stream(labels: zarr.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
