@@ -101,21 +101,23 @@ def timings(folder: Path, name: str) -> dict[str, float]:
     }
 
 
-def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
-    """One row per method: the headline metrics (mean over test sequences) and the timings."""
+def headline(folder: Path, name: str, index: list[str]) -> pd.DataFrame:
+    """The headline metrics of a dataset from results/metrics.csv, a row per `index` value."""
     metrics = pd.read_csv(folder / "results" / "metrics.csv", dtype={"sequence": str})
     chosen = metrics[(metrics["dataset"] == name) & metrics["metric"].isin(METRICS)]
-    table = chosen.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
-    table = table.reindex(columns=list(METRICS)).reset_index()
+    table = chosen.pivot_table(index=index, columns="metric", values="value", aggfunc="mean")
+    return table.reindex(columns=list(METRICS)).reset_index()
+
+
+def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
+    """One row per method: the headline metrics (mean over test sequences) and the timings."""
+    table = headline(folder, name, ["method"])
     return table.assign(dataset=name, **timings(folder, name))[COLUMNS]
 
 
 def sequence_rows(folder: Path, name: str) -> pd.DataFrame:
     """One row per method and test sequence: the headline metrics of that sequence alone."""
-    metrics = pd.read_csv(folder / "results" / "metrics.csv", dtype={"sequence": str})
-    chosen = metrics[(metrics["dataset"] == name) & metrics["metric"].isin(METRICS)]
-    table = chosen.pivot_table(index=["method", "sequence"], columns="metric", values="value")
-    table = table.reindex(columns=list(METRICS)).reset_index()
+    table = headline(folder, name, ["method", "sequence"])
     return table.assign(dataset=name)[["dataset", "sequence", "method", *METRICS]]
 
 
