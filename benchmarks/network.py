@@ -116,12 +116,12 @@ def training_step(model: ModelConfig, train: TrainConfig, bfloat16: bool) -> Cal
     clip = torch.randn(*shape[:2], 1, *shape[2:])
     instances = torch.randint(0, 9, shape)
     neighbours = torch.ones(train.batch_size, 9, 9, dtype=torch.bool)
-    full_seg = torch.ones(shape[:2], dtype=torch.bool)
+    background = instances == 0
 
     def step() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             outputs = network(clip)
-        terms = stacked_loss(outputs, instances, neighbours, full_seg)
+        terms = stacked_loss(outputs, instances, neighbours, background)
         optimizer.zero_grad()
         terms.total.backward()
         optimizer.step()

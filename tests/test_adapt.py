@@ -1,10 +1,12 @@
 """Settings that adapt to a dataset: object size measured in the GT, pixel sizes derived from it."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import yaml
 from conftest import disk, write_ctc
 
@@ -56,12 +58,33 @@ def test_object_size_is_the_median_equivalent_diameter_of_the_seg_masks(tmp_path
     assert measured.frame_shape == (96, 160)
 
 
-def test_without_seg_the_tra_markers_are_measured(tmp_path: Path) -> None:
+def test_markers_are_never_measured_without_a_diameter_the_key_is_named(tmp_path: Path) -> None:
     root = disks_dataset(tmp_path / "data", [6.0, 6.0])
-    for path in (root / "01_GT" / "SEG").iterdir():
-        path.unlink()
-    measured = measure_objects(root, ["01"])
-    assert (measured.source, measured.objects) == ("TRA", 20)
+    shutil.rmtree(root / "01_GT" / "SEG")
+    with pytest.raises(
+        ValueError, match=r"TRA markers are not outlines: set adapt\.object_diameter"
+    ):
+        measure_objects(root, ["01"])
+    given = measure_objects(root, ["01"], AdaptConfig(object_diameter=12.0))
+    assert (given.source, given.diameter, given.objects_per_frame) == ("config", 12.0, 2.0)
+    assert given.coverage == round(2 * np.pi * 36 / (96 * 160), 4)
+
+
+def test_silver_truth_is_measured_where_gold_is_missing_or_not_chosen(tmp_path: Path) -> None:
+    root = disks_dataset(tmp_path / "data", [5.0, 9.0, 14.0])
+    silver = root / "01_ST" / "SEG"
+    silver.mkdir(parents=True)
+    labels = np.zeros((96, 160), dtype=np.uint16)
+    labels[disk((96, 160), (48, 60), 20.0)] = 1
+    for t in range(10):
+        tifffile.imwrite(silver / f"man_seg{t:03d}.tif", labels)
+    assert measure_objects(root, ["01"]).source == "SEG"  # gold first
+    only_silver = measure_objects(root, ["01"], choice="silver")
+    assert (only_silver.source, only_silver.objects) == ("ST", 10)
+    shutil.rmtree(root / "01_GT" / "SEG")
+    assert measure_objects(root, ["01"]).source == "ST"
+    with pytest.raises(ValueError, match=r"ground_truth: gold\)"):
+        measure_objects(root, ["01"], choice="gold")
 
 
 def test_the_default_dataset_reproduces_every_default(tmp_path: Path) -> None:
@@ -125,8 +148,12 @@ def test_run_adapt_records_what_was_measured_and_chosen(tmp_path: Path) -> None:
     explicit = {"preprocess": {"scale": 0.75}}
     run_adapt(root, ["01"], [], DEFAULTS, explicit, ADAPT, out)
     record = yaml.safe_load(out.read_text())
-    assert record["preprocess"] == {"scale": 0.75}
+    assert record["preprocess"] == {"scale": 0.75, "marker_margin": 10.0}  # half the diameter
     assert record["sources"]["preprocess.scale"] == "config"
+    assert record["ground_truth"] == {
+        "choice": "gold+silver",
+        "01": {"frames": 10, "gold_seg_frames": 2, "silver_st_frames": 0},
+    }
     assert record["measured"]["frame_shape"] == [96, 160]
     assert record["validation"] == {"sequences": [], "held_back": {"01": [8, 10]}}
     assert training_stops(out, ["01", "02"]) == [8, None]

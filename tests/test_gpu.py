@@ -25,7 +25,7 @@ pytestmark = [
 def trained_on(device: torch.device, steps: int) -> Trainer:
     """A Trainer on the two-cell clip after `steps` steps on `device`, mixed precision on."""
     image, labels = two_touching_cells()
-    sequence = TrainingSequence("clip", image, labels, np.ones(FRAMES, dtype=bool))
+    sequence = TrainingSequence("clip", image, labels, labels == 0, FRAMES)
     cfg = TRAIN.model_copy(update={"device": device.type, "mixed_precision": True})
     trainer = Trainer([sequence], MODEL, cfg, device)
     for _ in range(steps):

@@ -61,7 +61,7 @@ def whole_clip_loss(model: torch.nn.Module, image: np.ndarray, labels: np.ndarra
             outputs,
             torch.from_numpy(instances)[None],
             torch.from_numpy(near)[None],
-            torch.ones(1, FRAMES, dtype=torch.bool),
+            torch.from_numpy(labels == 0)[None],
             torch.from_numpy(valid)[None],
         )
     return terms.total.item()
@@ -82,7 +82,7 @@ def test_training_halves_the_loss_and_the_embeddings_track_both_cells(
 ) -> None:
     image, labels = two_touching_cells()
     assert neighbour_matrix(labels, 2, TRAIN.neighbour_radius)[1, 2]  # they touch: one must differ
-    sequence = TrainingSequence("clip", image, labels, np.ones(FRAMES, dtype=bool))
+    sequence = TrainingSequence("clip", image, labels, labels == 0, FRAMES)
     device = torch.device("cpu")
     trainer = Trainer([sequence], MODEL, TRAIN, device)
     before = whole_clip_loss(trainer.model, image, labels)

@@ -27,8 +27,14 @@ def all_pairs(k: int) -> torch.Tensor:
     return nb
 
 
-def full(t: int = 2) -> torch.Tensor:
-    return torch.ones(1, t, dtype=torch.bool)
+def full(t: int = 2, size: int = 12) -> torch.Tensor:
+    """Every unlabelled pixel of `scene` is certain background (complete masks)."""
+    return scene(t=t, size=size, k=3) == 0
+
+
+def frames(*known: bool) -> torch.Tensor:
+    """Certain background on the unlabelled pixels of the frames marked True only."""
+    return full(len(known)) & torch.tensor(known)[None, :, None, None]
 
 
 def test_perfect_embeddings_give_zero_loss() -> None:
@@ -75,14 +81,14 @@ def test_background_term() -> None:
     instances = scene(k=2)
     embeddings = one_hot_embeddings(instances, [1, 1, 2])  # background along instance 1
     nb = all_pairs(2)
-    none = cosine_embedding_loss(embeddings, instances, nb, torch.zeros(1, 2, dtype=torch.bool))
+    none = cosine_embedding_loss(embeddings, instances, nb, frames(False, False))
     assert none.background_pull.item() == none.background_push.item() == 0.0
-    some = cosine_embedding_loss(embeddings, instances, nb, torch.tensor([[False, True]]))
+    some = cosine_embedding_loss(embeddings, instances, nb, frames(False, True))
     assert some.background_pull.item() == pytest.approx(0.0, abs=1e-6)
     assert some.background_push.item() > 0.3  # half the foreground lies along the background
     torch.manual_seed(0)
     embeddings[:, :, :, instances[0, 0] == 0] = torch.randn(1, 2, 4, 96)  # scattered background
-    misaligned = cosine_embedding_loss(embeddings, instances, nb, torch.tensor([[False, True]]))
+    misaligned = cosine_embedding_loss(embeddings, instances, nb, frames(False, True))
     assert misaligned.background_pull.item() > 0.1
 
 
@@ -96,7 +102,19 @@ def test_valid_mask_hides_pixels() -> None:
     assert terms.total.item() == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("case", ["zeros", "background_only", "no_full_seg", "absent_instance"])
+def test_unknown_pixels_are_neither_instance_nor_background() -> None:
+    instances = scene(k=2)
+    embeddings = one_hot_embeddings(instances, [0, 1, 2])
+    background = instances == 0
+    background[..., :, 8:] = False  # near a cell known only by its marker: outline unknown
+    embeddings[..., :, 9:] = torch.randn(1, 2, 4, 12, 3)  # anything goes there
+    terms = cosine_embedding_loss(embeddings, instances, all_pairs(2), background)
+    assert terms.total.item() == pytest.approx(0.0, abs=1e-6)
+    known = cosine_embedding_loss(embeddings, instances, all_pairs(2), full())
+    assert known.background_pull.item() > 0.1
+
+
+@pytest.mark.parametrize("case", ["zeros", "background_only", "no_background", "absent_instance"])
 def test_degenerate_cases_have_finite_gradients(case: str) -> None:
     torch.manual_seed(0)
     instances, full_seg, nb = scene(k=2), full(), all_pairs(4)  # labels 3 and 4 never occur
@@ -105,7 +123,7 @@ def test_degenerate_cases_have_finite_gradients(case: str) -> None:
         embeddings = torch.zeros_like(embeddings)
     elif case == "background_only":
         instances = torch.zeros_like(instances)
-    elif case == "no_full_seg":
+    elif case == "no_background":
         full_seg = torch.zeros_like(full_seg)
     embeddings.requires_grad_(True)
     terms = stacked_loss([embeddings, 2 * embeddings], instances, nb, full_seg)

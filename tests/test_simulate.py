@@ -238,3 +238,39 @@ def test_invalid_config_names_the_field(update: dict, field: str) -> None:
 def test_unknown_config_key_is_an_error() -> None:
     with pytest.raises(pydantic.ValidationError, match="speed"):
         SimConfig(speed=3)
+
+
+def test_ground_truth_as_the_challenge_ships_it(tmp_path: Path) -> None:
+    """Markers in TRA, SEG in a quarter of the frames with 70% of the nuclei, silver truth."""
+    full, shipped = tmp_path / "full", tmp_path / "shipped"
+    simulate.run_simulate(full, SMALL)
+    ctc_style = SMALL.model_copy(
+        update={"markers": True, "seg_fraction": 0.25, "seg_coverage": 0.7, "silver": True}
+    )
+    simulate.run_simulate(shipped, ctc_style)
+    assert files(full)["01/t003.tif"] == files(shipped)["01/t003.tif"]  # the same images
+    gt = ctc.read_ground_truth(shipped / "01_GT", SMALL.frames)  # checks markers against table
+    masks = ctc.read_ground_truth(full / "01_GT", SMALL.frames)
+    assert sorted(gt.seg) == simulate.seg_frames(SMALL.frames, 0.25) == [0, 5]
+    kept = []
+    for t in range(SMALL.frames):
+        marker, mask = ctc.read_label_frame(gt.tra[t]), ctc.read_label_frame(masks.tra[t])
+        assert np.array_equal(np.unique(marker), np.unique(mask))  # every cell keeps a marker
+        assert np.all(mask[marker > 0] == marker[marker > 0])  # inside its own nucleus
+        assert (marker > 0).sum() < 0.4 * (mask > 0).sum()
+        silver = ctc.read_label_frame(shipped / "01_ST" / "SEG" / f"man_seg{t:03d}.tif")
+        outline = np.logical_xor(silver > 0, mask > 0).sum() / (mask > 0).sum()
+        assert 0 < outline < 0.5  # one-pixel noise, not another segmentation
+        if t in gt.seg:
+            seg = ctc.read_label_frame(gt.seg[t])
+            kept.append(len(np.unique(seg)) - 1)
+            assert np.all(mask[seg > 0] > 0)
+            kept[-1] /= len(np.unique(mask)) - 1
+    assert 0.3 < np.mean(kept) < 1.0
+
+
+def test_no_seg_at_all_at_fraction_zero(tmp_path: Path) -> None:
+    simulate.run_simulate(tmp_path / "d", SMALL.model_copy(update={"seg_fraction": 0.0}))
+    assert simulate.seg_frames(6, 0.0) == []
+    assert not (tmp_path / "d" / "01_GT" / "SEG").exists()
+    assert ctc.read_ground_truth(tmp_path / "d" / "01_GT", SMALL.frames).seg == {}

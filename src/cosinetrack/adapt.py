@@ -22,7 +22,7 @@ import yaml
 from skimage.measure import regionprops
 
 from cosinetrack import ctc
-from cosinetrack.config import AdaptConfig, StageConfig
+from cosinetrack.config import AdaptConfig, GroundTruthChoice, StageConfig
 from cosinetrack.resample import scaled_shape
 from cosinetrack.store import atomic_file
 
@@ -49,7 +49,7 @@ class ObjectStats:
     """What the training ground truth says about the objects."""
 
     diameter: float  # median equivalent diameter, pixels of the original frames
-    source: str  # the masks measured: SEG, TRA, or config (adapt.object_diameter)
+    source: str  # the masks measured: SEG (gold), ST (silver), or config (adapt.object_diameter)
     objects: int  # masks measured
     objects_per_frame: float  # mean number of tracked objects per TRA frame
     coverage: float  # mean fraction of a frame covered by the measured masks
@@ -67,24 +67,43 @@ def mask_diameters(paths: Iterable[Path]) -> tuple[list[float], list[float]]:
     return diameters, coverage
 
 
-def measure_objects(root: Path, sequences: list[str]) -> ObjectStats:
-    """Measure object size, density and frame size in the GT of a dataset's training sequences."""
-    seg, tra, counts = [], [], []
+def outline_masks(
+    root: Path, sequence: str, frames: int, gt: ctc.GroundTruth, choice: GroundTruthChoice
+) -> dict[str, list[Path]]:
+    """The gold SEG and silver ST masks of a sequence that the `ground_truth` choice trains on."""
+    return {
+        "SEG": list(gt.seg.values()) if choice != "silver" else [],
+        "ST": list(ctc.silver_truth(root, sequence, frames).values()) if choice != "gold" else [],
+    }
+
+
+def measure_objects(
+    root: Path,
+    sequences: list[str],
+    cfg: AdaptConfig | None = None,
+    choice: GroundTruthChoice = "gold+silver",
+) -> ObjectStats:
+    """Measure object size, density and frame size in the GT of a dataset's training sequences.
+
+    The size comes from outlines, gold SEG else silver ST, never from TRA markers (a marker is a
+    blob inside the cell); without outlines `adapt.object_diameter` gives it, else this refuses.
+    """
+    cfg = cfg or AdaptConfig()
+    masks: dict[str, list[Path]] = {"SEG": [], "ST": []}
+    tra, counts = [], []
     for sequence in sequences:
         frames = len(ctc.frame_paths(Path(root) / sequence))
         gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
-        seg += list(gt.seg.values())
+        for source, paths in outline_masks(Path(root), sequence, frames, gt, choice).items():
+            masks[source] += paths
         tra += gt.tra
         first, last = gt.tracks[:, 1], gt.tracks[:, 2]
         counts += [int(((first <= t) & (last >= t)).sum()) for t in range(frames)]
-    source, paths = ("SEG", seg) if seg else ("TRA", tra)
-    diameters, coverage = mask_diameters(paths)
-    if not diameters:
-        raise ValueError(
-            f"{root}: the ground truth of sequences {sequences} holds no object to measure; "
-            f"set adapt.object_diameter (pixels) or adapt.measure: false"
-        )
+    source = "SEG" if masks["SEG"] else "ST"
+    diameters, coverage = mask_diameters(masks[source])
     shape = ctc.check_shapes(tra[:1])
+    if not diameters:
+        return given_size(root, sequences, cfg, choice, shape, float(np.mean(counts)), len(tra))
     return ObjectStats(
         diameter=round(float(np.median(diameters)), 2),
         source=source,
@@ -94,6 +113,44 @@ def measure_objects(root: Path, sequences: list[str]) -> ObjectStats:
         frame_shape=shape,
         frames=len(tra),
     )
+
+
+def given_size(
+    root: Path,
+    sequences: list[str],
+    cfg: AdaptConfig,
+    choice: GroundTruthChoice,
+    shape: tuple[int, int],
+    per_frame: float,
+    frames: int,
+) -> ObjectStats:
+    """Object stats from `adapt.object_diameter` when the GT has no outline; refused without it."""
+    if cfg.object_diameter is None and cfg.measure:
+        raise ValueError(
+            f"{root}: the training sequences {sequences} have no SEG or silver-truth (_ST) mask "
+            f"to measure the cells' size from (ground_truth: {choice}), and TRA markers are not "
+            f"outlines: set adapt.object_diameter to the cells' diameter in pixels"
+        )
+    diameter = cfg.object_diameter or DEFAULT_DIAMETER
+    coverage = min(1.0, per_frame * math.pi * diameter**2 / 4 / (shape[0] * shape[1]))
+    return ObjectStats(
+        diameter, "config", 0, round(per_frame, 2), round(coverage, 4), shape, frames
+    )
+
+
+def training_truth(root: Path, sequences: list[str], choice: GroundTruthChoice) -> dict[str, Any]:
+    """What trains each sequence: the `ground_truth` choice and its frames with each mask kind."""
+    record: dict[str, Any] = {"choice": choice}
+    for sequence in sequences:
+        frames = len(ctc.frame_paths(Path(root) / sequence))
+        gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
+        masks = outline_masks(Path(root), sequence, frames, gt, choice)
+        record[sequence] = {
+            "frames": frames,
+            "gold_seg_frames": len(masks["SEG"]),
+            "silver_st_frames": len(masks["ST"]),
+        }
+    return record
 
 
 def choose_scale(diameter: float, cfg: AdaptConfig) -> float:
@@ -118,7 +175,9 @@ def derived(
     """Every pixel-valued setting from the defaults and the measured size, before config wins."""
     ratio = stats.diameter * scale / cfg.target_diameter  # working size against the target
     original = stats.diameter / DEFAULT_DIAMETER  # original size against the baseline's data
-    chosen: dict[str, dict[str, Any]] = {"preprocess": {"scale": scale}}
+    chosen: dict[str, dict[str, Any]] = {
+        "preprocess": {"scale": scale, "marker_margin": round(stats.diameter / 2, 1)}
+    }
     for table, power in ((LENGTHS, 1), (AREAS, 2), (INVERSE_LENGTHS, -1)):
         for section, keys in table.items():
             factor = (original if section == "baseline" else ratio) ** power
@@ -205,6 +264,7 @@ def run_adapt(
     cfg: AdaptConfig,
     out: Path,
     kind: Literal["timelapse", "images"] = "timelapse",
+    ground_truth: GroundTruthChoice = "gold+silver",
 ) -> None:
     """Measure a dataset's training GT, choose its settings and write `settings.yaml`.
 
@@ -216,9 +276,11 @@ def run_adapt(
         from cosinetrack.images import measure_split  # images builds on this module
 
         stats, split = measure_split(root, train, validation, cfg)
+        truth: dict[str, Any] = {}
     else:
-        stats = measure_objects(root, train)
+        stats = measure_objects(root, train, cfg, ground_truth)
         split = validation_split(root, train, validation, cfg, defaults["train"]["clip_frames"])
+        truth = {"ground_truth": training_truth(root, train, ground_truth)}
     if cfg.object_diameter is not None:
         stats = ObjectStats(
             **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
@@ -227,7 +289,7 @@ def run_adapt(
     chosen = derived(defaults, stats, scale, cfg) if cfg.measure else {}
     values, sources = resolve(chosen, explicit)
     measured = {**asdict(stats), "frame_shape": list(stats.frame_shape)}
-    record = {"measured": measured, **values, "sources": sources, "validation": split}
+    record = {"measured": measured, **truth, **values, "sources": sources, "validation": split}
     logger.info("measured %s", measured)
     logger.info("chosen %s", values)
     logger.info("validation on %s", split)

@@ -11,10 +11,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
+from cosinetrack.config import GroundTruthChoice
 from cosinetrack.configfile import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
 
@@ -53,7 +54,18 @@ def adapt_dataset(args: argparse.Namespace, kind: Literal["timelapse", "images"]
 
     cfg = load_config(args.config)
     defaults, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
-    run_adapt(args.root, args.train, args.validation, defaults, explicit, cfg.adapt, args.out, kind)
+    choice = getattr(args, "ground_truth", "gold+silver")  # still images have no CTC truth
+    run_adapt(
+        args.root,
+        args.train,
+        args.validation,
+        defaults,
+        explicit,
+        cfg.adapt,
+        args.out,
+        kind,
+        choice,
+    )
 
 
 def choosing(args: argparse.Namespace) -> Choosing:
@@ -103,7 +115,7 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     """Normalise one sequence of a CTC folder into a Zarr store."""
     from cosinetrack.preprocess import run_preprocess
 
-    run_preprocess(args.root, args.sequence, args.out, stage(args, "preprocess"))
+    run_preprocess(args.root, args.sequence, args.out, stage(args, "preprocess"), args.ground_truth)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -280,16 +292,23 @@ def parser() -> argparse.ArgumentParser:
         "default": [],
         "help": "settings.yaml / postprocess.yaml of a model folder (the config's own keys win)",
     }
+    ground_truth = {
+        "choices": get_args(GroundTruthChoice),
+        "default": "gold+silver",
+        "help": "masks that train: gold SEG, silver ST, or gold where a frame has it, else silver",
+    }
     simulate = add_command(sub, "simulate", cmd_simulate)
     simulate.add_argument("--dataset", default="sim", help="dataset name in the config")
     paths(simulate, "out:CTC folder to create")
     preprocess = add_command(sub, "preprocess", cmd_preprocess)
     preprocess.add_argument("--sequence", required=True, help="sequence name, e.g. 01")
     preprocess.add_argument("--settings", **settings)
+    preprocess.add_argument("--ground-truth", **ground_truth)
     paths(preprocess, "root:CTC dataset folder", "out:Zarr store to write")
     adapt = add_command(sub, "adapt", cmd_adapt)
     adapt.add_argument("--train", nargs="+", required=True, help="training sequences, e.g. 01")
     adapt.add_argument("--validation", nargs="*", default=[], help="validation sequences")
+    adapt.add_argument("--ground-truth", **ground_truth)
     paths(adapt, "root:CTC dataset folder", "out:settings.yaml to write")
     train = add_command(sub, "train", cmd_train)
     train.add_argument("--threads", **threads)

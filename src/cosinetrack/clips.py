@@ -1,8 +1,10 @@
 """Training clips: random runs of consecutive frames, cropped and augmented identically per clip.
 
 A clip keeps one label per track over all its frames, which is what lets the loss take one mean
-embedding per track per clip. Labels are renumbered 0..K per clip (0 = background) and the
-neighbour matrix of the K instances comes along, so the loss needs no further bookkeeping.
+embedding per track per clip. Labels are renumbered 0..K per clip (0 = no instance) and the
+neighbour matrix of the K instances comes along with the pixels certain to be background (a pixel
+of label 0 near a cell known only by its marker is neither), so the loss needs no further
+bookkeeping.
 """
 
 from __future__ import annotations
@@ -26,12 +28,8 @@ class TrainingSequence:
     name: str
     image: zarr.Array  # (T, H, W) float32
     labels: zarr.Array  # (T, H, W) uint16 track ids
-    full_seg: np.ndarray  # (T,) bool, T the frames used: the first T of the store
-
-    @property
-    def frames(self) -> int:
-        """Number of frames used for training (frames held back for validation excluded)."""
-        return len(self.full_seg)
+    background: zarr.Array  # (T, H, W) bool, pixels certain to be background
+    frames: int  # frames used for training: the first of the store (held-back ones excluded)
 
 
 @dataclass(frozen=True)
@@ -39,9 +37,9 @@ class Clip:
     """One augmented training clip."""
 
     image: np.ndarray  # (T, H, W) float32
-    instances: np.ndarray  # (T, H, W) int64, 0 = background, 1..K instances
+    instances: np.ndarray  # (T, H, W) int64, 0 = no instance, 1..K instances
     neighbours: np.ndarray  # (K+1, K+1) bool
-    full_seg: np.ndarray  # (T,) bool
+    background: np.ndarray  # (T, H, W) bool, pixels certain to be background
     valid: np.ndarray  # (T, H, W) bool, False on instances left out of the loss
 
 
@@ -52,7 +50,7 @@ class Batch:
     image: torch.Tensor  # (B, T, 1, H, W) float32
     instances: torch.Tensor  # (B, T, H, W) int64
     neighbours: torch.Tensor  # (B, K+1, K+1) bool, K the largest count in the batch
-    full_seg: torch.Tensor  # (B, T) bool
+    background: torch.Tensor  # (B, T, H, W) bool
     valid: torch.Tensor  # (B, T, H, W) bool
 
     def to(self, device: torch.device) -> Batch:
@@ -69,8 +67,24 @@ def open_training_sequence(path: Path, stop: int | None = None) -> TrainingSeque
             f"({group.attrs.get('source')}_GT/TRA not found); "
             f"list only sequences with GT under `train`"
         )
-    full_seg = group["full_seg"][:stop]
-    return TrainingSequence(Path(path).stem, group["image"], group["labels"], full_seg)
+    if "background" not in group:
+        raise ValueError(f"{path}: made by an older version without `background`; delete it")
+    frames = len(range(group["image"].shape[0])[:stop])
+    return TrainingSequence(
+        Path(path).stem, group["image"], group["labels"], group["background"], frames
+    )
+
+
+def check_background_known(stores: list[Path], stops: list[int | None]) -> None:
+    """Refuse, before the first step, training frames that nowhere say what is background."""
+    for path, stop in zip(stores, stops, strict=True):
+        if open_store(path, "preprocessed")["background_pixels"][:stop].any():
+            return
+    raise ValueError(
+        f"no training frame of {[str(p) for p in stores]} has a pixel certain to be background: "
+        f"every pixel lies in a cell's mask or within preprocess.marker_margin of a TRA marker "
+        f"without a mask; give SEG or silver-truth (_ST) masks, or lower preprocess.marker_margin"
+    )
 
 
 def check_clip_fits(sequences: list[TrainingSequence], cfg: TrainConfig) -> None:
@@ -111,16 +125,21 @@ def renumber(
     return instances, valid
 
 
-def augment(image: np.ndarray, labels: np.ndarray, cfg: TrainConfig, rng: np.random.Generator):
-    """Flip, rotate by a multiple of 90 degrees and rescale intensities, alike for all frames."""
+def augment(
+    image: np.ndarray, masks: list[np.ndarray], cfg: TrainConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Flip, rotate by a multiple of 90 degrees and rescale intensities, alike for all frames.
+
+    `masks` (labels, background) (T, H, W) are turned and flipped with the image.
+    """
     k = int(rng.integers(4))
-    image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k, axes=(1, 2))
+    image, masks = np.rot90(image, k, axes=(1, 2)), [np.rot90(m, k, axes=(1, 2)) for m in masks]
     if rng.random() < 0.5:
-        image, labels = image[:, :, ::-1], labels[:, :, ::-1]
+        image, masks = image[:, :, ::-1], [m[:, :, ::-1] for m in masks]
     scale = 1.0 + rng.uniform(-cfg.intensity_scale, cfg.intensity_scale)
     shift = rng.uniform(-cfg.intensity_shift, cfg.intensity_shift)
     image = image * np.float32(scale) + np.float32(shift)
-    return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(labels)
+    return np.ascontiguousarray(image, dtype=np.float32), [np.ascontiguousarray(m) for m in masks]
 
 
 def sample_clip(
@@ -134,11 +153,13 @@ def sample_clip(
     y = int(rng.integers(height - cfg.crop + 1))
     x = int(rng.integers(width - cfg.crop + 1))
     window = (slice(t, t + cfg.clip_frames), slice(y, y + cfg.crop), slice(x, x + cfg.crop))
-    image, labels = augment(seq.image[window], seq.labels[window], cfg, rng)
+    image, (labels, background) = augment(
+        seq.image[window], [seq.labels[window], seq.background[window]], cfg, rng
+    )
     instances, valid = renumber(labels, cfg.max_instances, rng)
     count = int(instances.max(initial=0))
     neighbours = neighbour_matrix(instances, count, cfg.neighbour_radius)
-    return Clip(image, instances, neighbours, seq.full_seg[t : t + cfg.clip_frames], valid)
+    return Clip(image, instances, neighbours, background, valid)
 
 
 def collate(clips: list[Clip]) -> Batch:
@@ -152,6 +173,6 @@ def collate(clips: list[Clip]) -> Batch:
         image=torch.from_numpy(np.stack([c.image for c in clips]))[:, :, None],  # (B, T, 1, H, W)
         instances=torch.from_numpy(np.stack([c.instances for c in clips])),
         neighbours=torch.from_numpy(neighbours),
-        full_seg=torch.from_numpy(np.stack([c.full_seg for c in clips])),
+        background=torch.from_numpy(np.stack([c.background for c in clips])),
         valid=torch.from_numpy(np.stack([c.valid for c in clips])),
     )

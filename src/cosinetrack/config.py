@@ -26,8 +26,17 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
+GroundTruthChoice = Literal["gold", "silver", "gold+silver"]
+"""Which masks train: gold SEG (`{seq}_GT/SEG`), silver (`{seq}_ST/SEG`), or gold where a frame
+has it and silver for the other frames and for the cells gold leaves out."""
+
+
 class SimConfig(StageConfig):
-    """A synthetic fluorescence-nuclei time-lapse in CTC layout with full ground truth."""
+    """A synthetic fluorescence-nuclei time-lapse in CTC layout with ground truth.
+
+    The ground truth is full (whole masks in TRA) or as the challenge ships it (markers, sparse
+    and partial SEG, silver truth).
+    """
 
     height: int = Field(256, ge=32, le=4096)
     """Frame height in pixels."""
@@ -43,8 +52,18 @@ class SimConfig(StageConfig):
     """Mean nucleus radius in pixels."""
     division_rate: float = Field(0.012, ge=0.0, le=0.2)
     """Probability per nucleus and frame that a grown nucleus divides."""
-    seg_fraction: float = Field(0.5, gt=0.0, le=1.0)
-    """Fraction of frames with segmentation ground truth (SEG); TRA is on every frame."""
+    seg_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    """Fraction of frames with segmentation ground truth (SEG), evenly spaced from frame 0 (0: no
+    SEG at all); TRA is on every frame."""
+    seg_coverage: float = Field(1.0, gt=0.0, le=1.0)
+    """Fraction of the nuclei of a SEG frame that are annotated, drawn at random (the gold SEG of
+    several challenge datasets leaves cells out)."""
+    markers: bool = False
+    """TRA holds a marker inside each nucleus (a disk of a third of its inner radius around its
+    innermost point), as the challenge's gold tracking truth, instead of the whole mask."""
+    silver: bool = False
+    """Also write a silver truth `{seq}_ST/SEG` on every frame, as the challenge ships for some
+    datasets: every nucleus's mask with one-pixel outline noise (each grown, shrunk or kept)."""
     min_size: int = Field(10, ge=1, le=1000)
     """Smallest mask in pixels; a nucleus that shows less (leaving the view) ends its track."""
     seed: int = Field(1, ge=0)
@@ -64,6 +83,10 @@ class PreprocessConfig(StageConfig):
     """Resize factor from the original frames to the network's working size (0.5 halves each
     side, four times less work); result masks are resized back to the original frames. Chosen
     from the measured object size unless set here (see `adapt`; 0.5 on the embedded default)."""
+    marker_margin: float = Field(10.0, ge=0.0, le=1000.0)
+    """Pixels of the original frames around a cell known only by its TRA marker (no SEG or
+    silver-truth mask in that frame) that are not taught as background, since the cell's outline
+    is unknown there. Half the measured object diameter unless set here (see `adapt`)."""
 
 
 class ModelConfig(StageConfig):

@@ -16,6 +16,7 @@ from cosinetrack.config import (
     BaselineConfig,
     ClusterConfig,
     EvaluateConfig,
+    GroundTruthChoice,
     InferConfig,
     LinkConfig,
     ModelConfig,
@@ -45,6 +46,10 @@ class DatasetConfig(StageConfig):
     the post-processing settings are chosen; empty: the last frames of the training sequences."""
     model: Path | None = None
     """A trained model folder to use instead of training one (then `train` is not needed)."""
+    ground_truth: GroundTruthChoice = "gold+silver"
+    """The masks that train: `gold` (`{seq}_GT/SEG`), `silver` (the challenge's computer-made
+    `{seq}_ST/SEG`), or `gold+silver`: gold where a frame has it, silver for the other frames and
+    for the cells gold leaves out. Cells with neither are known by their TRA marker alone."""
     kind: Literal["timelapse", "images"] = "timelapse"
     """`timelapse`: CTC sequences, segmented and tracked. `images`: still 2-D images with instance
     masks, `path/{split}/images/NAME.tif` and `path/{split}/masks/NAME.tif`, where `train`,

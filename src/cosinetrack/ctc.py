@@ -1,8 +1,11 @@
 """Cell Tracking Challenge (CTC) layout: read sequences and ground truth, write and check results.
 
 Layout of a dataset folder: `01/t000.tif ...` (or `t0000.tif`), `01_GT/SEG/man_seg000.tif ...`
-(sparse), `01_GT/TRA/man_track000.tif ...` and `01_GT/TRA/man_track.txt`; results go to
-`01_RES/mask000.tif ...` and `01_RES/res_track.txt`. A track table has one line `L B E P` per
+(gold segmentation truth: few frames, in some datasets not every cell), `01_GT/TRA/man_track000.tif
+...` with `01_GT/TRA/man_track.txt` (gold tracking truth: every cell, often only a marker inside
+it), and where the challenge made one `01_ST/SEG/man_seg000.tif ...` (silver segmentation truth:
+computer-made, every cell of every frame); results go to `01_RES/mask000.tif ...` and
+`01_RES/res_track.txt`. A track table has one line `L B E P` per
 track: label, first frame, last frame, parent label (0 for none).
 """
 
@@ -125,6 +128,17 @@ def read_label_frame(path: Path) -> np.ndarray:
     return labels
 
 
+def read_gt_label_frame(path: Path) -> np.ndarray:
+    """Read a ground-truth mask as uint16, refusing labels that uint16 (and the CTC) cannot hold."""
+    labels = read_label_frame(path)
+    if labels.size and int(labels.max()) > UINT16_MAX:
+        raise CtcFormatError(
+            f"{path}: label {int(labels.max())} is above {UINT16_MAX}, the largest label the "
+            f"Cell Tracking Challenge format and its evaluator hold; renumber the labels from 1"
+        )
+    return labels.astype(np.uint16, copy=False)
+
+
 def parse_track_line(line: str, path: Path, number: int) -> tuple[int, int, int, int]:
     """Parse one `L B E P` line, raising with the file and line number on a malformed line."""
     fields = line.split()
@@ -234,6 +248,12 @@ def read_ground_truth(gt_dir: Path, frames: int, check_masks: bool = True) -> Gr
             f"{tra_dir}: {len(tra)} TRA masks, but the sequence (or its result) has {frames} frames"
         )
     tracks = read_track_table(tra_dir / "man_track.txt")
+    if int(tracks[:, 0].max(initial=0)) > UINT16_MAX:
+        raise CtcFormatError(
+            f"{tra_dir / 'man_track.txt'}: track label {int(tracks[:, 0].max())} is above "
+            f"{UINT16_MAX}, the largest label the Cell Tracking Challenge format holds; "
+            f"renumber the tracks"
+        )
     late = tracks[tracks[:, 2] >= frames]
     if len(late):
         raise CtcFormatError(
@@ -242,12 +262,22 @@ def read_ground_truth(gt_dir: Path, frames: int, check_masks: bool = True) -> Gr
         )
     if check_masks:
         check_masks_against_tracks(tra, tracks)
-    seg_dir = gt_dir / "SEG"
+    return GroundTruth(tra=tra, seg=segmentation_truth(gt_dir, frames), tracks=tracks)
+
+
+def segmentation_truth(truth_dir: Path, frames: int) -> dict[int, Path]:
+    """The `SEG/man_seg*.tif` masks of a `{seq}_GT` or `{seq}_ST` folder by frame ({} if none)."""
+    seg_dir = Path(truth_dir) / "SEG"
     seg = numbered_files(seg_dir, SEG_PATTERN) if seg_dir.is_dir() else {}
     beyond = [t for t in seg if t >= frames]
     if beyond:
         raise CtcFormatError(f"{seg[beyond[0]]}: SEG mask for frame {beyond[0]} of {frames}")
-    return GroundTruth(tra=tra, seg=seg, tracks=tracks)
+    return seg
+
+
+def silver_truth(root: Path, sequence: str, frames: int) -> dict[int, Path]:
+    """The silver segmentation truth `{seq}_ST/SEG/man_seg*.tif` of a sequence by frame."""
+    return segmentation_truth(Path(root) / f"{sequence}_ST", frames)
 
 
 def mask_name(prefix: str, t: int, frames: int) -> str:

@@ -2,8 +2,9 @@
 
 An instance is one label over all frames of a clip, so each track gets one mean direction per clip;
 this is what teaches the network to keep a cell's embedding over time. The background is one more
-instance whose mean is taken over background pixels of frames with complete segmentation only, and
-whose neighbours are all foreground pixels of those frames.
+instance whose mean is taken over the pixels certain to be background (all unlabelled pixels of a
+frame where every cell has a mask; around a cell known only by its marker, those farther than a
+margin from it), and whose neighbours are all labelled pixels.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class LossTerms:
 
 
 def _clip_terms(
-    embeddings: Tensor, instances: Tensor, neighbours: Tensor, full_seg: Tensor, valid: Tensor
+    embeddings: Tensor, instances: Tensor, neighbours: Tensor, background: Tensor, valid: Tensor
 ) -> Tensor:
     """Return (instance pull, instance push, background pull, background push) of one clip."""
     dim = embeddings.shape[1]
@@ -46,13 +47,13 @@ def _clip_terms(
     e = embeddings.movedim(1, -1).reshape(-1, dim)  # (P, D), P = T * H * W
     e_unit = F.normalize(e, dim=1, eps=EPS)  # (P, D)
     labels = instances.reshape(-1)  # (P,)
-    complete = (valid & full_seg[:, None, None]).reshape(-1)  # (P,) pixels of full-SEG frames
+    known = (valid & background).reshape(-1)  # (P,) pixels certain to be background
     valid = valid.reshape(-1)  # (P,)
 
-    # Row 0 is the background of complete frames only; rows 1..K are the tracks over the clip.
+    # Row 0 is the certain background only; rows 1..K are the tracks over the clip.
     ids = torch.arange(count, device=labels.device)[:, None]  # (K + 1, 1)
     masks = (labels == ids) & valid  # (K + 1, P)
-    masks[0] &= complete
+    masks[0] &= known
     masks = masks.to(e.dtype)
     sizes = masks.sum(1)  # (K + 1,)
     means = F.normalize(masks @ e / sizes.clamp(min=1)[:, None], dim=1, eps=EPS)  # (K + 1, D)
@@ -72,8 +73,8 @@ def _clip_terms(
     instance_pull = (pull[1:] * present).sum() / n_present
     instance_push = (push[1:] * present).sum() / n_present
 
-    # Background: pull its pixels to its mean, push every foreground pixel of complete frames away.
-    foreground = ((labels > 0) & complete).to(e.dtype)  # (P,)
+    # Background: pull its pixels to its mean, push every labelled pixel away from it.
+    foreground = ((labels > 0) & valid).to(e.dtype)  # (P,)
     background_push = foreground @ cos[:, 0].square() / foreground.sum().clamp(min=1)
     return torch.stack([instance_pull, instance_push, pull[0], background_push])
 
@@ -82,7 +83,7 @@ def cosine_embedding_loss(
     embeddings: Tensor,
     instances: Tensor,
     neighbours: Tensor,
-    full_seg: Tensor,
+    background: Tensor,
     valid: Tensor | None = None,
 ) -> LossTerms:
     """Cosine embedding loss of one stack's raw output, averaged over the batch.
@@ -92,12 +93,13 @@ def cosine_embedding_loss(
         instances: labels (B, T, H, W) int64, 0 = background, 1..K = one label per track.
         neighbours: (B, K + 1, K + 1) bool, [b, i, j] = instance j is a neighbour of i; row and
             column 0 are ignored.
-        full_seg: (B, T) bool, frames whose segmentation is complete (only they have background).
+        background: (B, T, H, W) bool, pixels certain to be background; label-0 pixels outside
+            it (near a cell whose outline is unknown) are neither instance nor background.
         valid: optional (B, T, H, W) bool; pixels outside are ignored everywhere (e.g. padding).
 
     Returns:
-        The terms; empty instances, clips without complete frames and zero embeddings give finite
-        values and gradients.
+        The terms; empty instances, clips without known background and zero embeddings give
+        finite values and gradients.
     """
     if valid is None:
         valid = torch.ones_like(instances, dtype=torch.bool)
@@ -105,9 +107,9 @@ def cosine_embedding_loss(
     with torch.autocast(embeddings.device.type, enabled=False):
         terms = torch.stack(
             [
-                _clip_terms(e, i, n, f, v)
-                for e, i, n, f, v in zip(
-                    embeddings.float(), instances, neighbours, full_seg, valid, strict=True
+                _clip_terms(e, i, n, b, v)
+                for e, i, n, b, v in zip(
+                    embeddings.float(), instances, neighbours, background, valid, strict=True
                 )
             ]
         ).mean(0)  # (4,)
@@ -118,9 +120,9 @@ def stacked_loss(
     outputs: list[Tensor],
     instances: Tensor,
     neighbours: Tensor,
-    full_seg: Tensor,
+    background: Tensor,
     valid: Tensor | None = None,
 ) -> LossTerms:
     """Sum the loss over stacks (all supervised, equal weight); each term is the sum over stacks."""
-    losses = [cosine_embedding_loss(e, instances, neighbours, full_seg, valid) for e in outputs]
+    losses = [cosine_embedding_loss(e, instances, neighbours, background, valid) for e in outputs]
     return sum(losses[1:], start=losses[0])

@@ -1,11 +1,12 @@
 """Preprocessing: a CTC sequence becomes a Zarr store of normalised frames and merged ground truth.
 
 The store (`prep/{seq}.zarr`) holds `image` (T, H, W) float32 normalised to about [-1, 1], and where
-ground truth exists `labels` (T, H, W) uint16 (TRA track ids, with SEG masks pasted over the markers
-and re-identified to the overlapping track) and `full_seg` (T,) bool, the frames whose
-segmentation is complete. The normalisation (Gaussian prefilter, per-frame robust quantiles, no
-clipping) follows the reference; its parameters and the per-frame quantiles are recorded so
-inference matches training.
+ground truth exists `labels` (T, H, W) uint16 (TRA track ids, with the SEG and silver-truth masks
+painted over the markers and re-identified to the track whose marker they hold) and `background`
+(T, H, W) bool, the pixels certain to be background: outside every mask and, around a cell known
+only by its marker, farther than `marker_margin` from it. The normalisation (Gaussian prefilter,
+per-frame robust quantiles, no clipping) follows the reference; its parameters and the per-frame
+quantiles are recorded so inference matches training.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from cosinetrack import ctc
-from cosinetrack.config import PreprocessConfig
+from cosinetrack.config import GroundTruthChoice, PreprocessConfig
 from cosinetrack.provenance import provenance
 from cosinetrack.resample import resize_image, resize_labels, scaled_shape
 from cosinetrack.store import atomic_path, frame_array
@@ -49,45 +50,87 @@ def normalise(
 
 @dataclass(frozen=True)
 class MergedFrame:
-    """One frame's merged ground truth."""
+    """One frame's merged ground truth and what of it is known."""
 
-    labels: np.ndarray  # (H, W) uint16 track ids
-    full_seg: bool  # every track alive in the frame has a SEG mask
-    unmatched: int  # SEG objects without a TRA marker, given fresh ids
+    labels: np.ndarray  # (H, W) uint16 track ids (fresh ids for masks without a marker)
+    background: np.ndarray  # (H, W) bool, pixels certain to be background
+    masked: int  # cells of the frame with an outline (a SEG or ST mask)
+    markers: int  # tracked cells with only their TRA marker: outline unknown
+    unmatched: int  # masks over no TRA marker, given fresh ids
+    skipped: int  # masks left out: over the markers of several cells, or a second of one cell
+
+
+def mask_owner(markers: np.ndarray, marker_sizes: np.ndarray) -> int | None:
+    """The track a mask belongs to from the TRA markers under it: None if none, -1 if several.
+
+    A mask holds a track when it covers more than half of that track's marker; one that holds
+    two is a merge (silver truth is computer-made) and teaches nothing; one that holds none but
+    touches markers takes the one it overlaps most, as a mask drawn a little off its marker.
+    """
+    markers = markers[markers > 0]
+    if not markers.size:
+        return None
+    counts = np.bincount(markers)
+    held = np.flatnonzero(counts * 2 > marker_sizes[: len(counts)])
+    if len(held) > 1:
+        return -1
+    return int(held[0]) if len(held) else int(counts.argmax())
 
 
 def merge_ground_truth(
-    tra: np.ndarray, seg: np.ndarray | None, next_id: int
+    tra: np.ndarray, layers: list[np.ndarray], next_id: int, marker_margin: float
 ) -> tuple[MergedFrame, int]:
-    """Paste SEG masks over TRA markers, each SEG object taking the track id it overlaps most.
+    """Paint the masks of `layers` (gold SEG first, then silver) over the TRA markers.
 
-    SEG objects that overlap no marker get fresh ids from `next_id` on (they are cells even
-    without a track); returns the merged frame and the next free id.
+    Each mask takes the track id of the marker it holds (fresh ids from `next_id` for masks over
+    no marker: cells without a track); a later layer fills in only cells an earlier one left out.
+    The background is certain outside every mask and farther than `marker_margin` pixels from
+    every marker without a mask, whose cell's outline is unknown. Returns the frame and the next
+    free id.
     """
     merged = tra.astype(np.uint16, copy=True)
-    if seg is None:
-        return MergedFrame(merged, False, 0), next_id
-    seg_ids = np.unique(seg)
-    seg_ids = seg_ids[seg_ids > 0]
+    painted = np.zeros(tra.shape, dtype=bool)
+    unknown = np.zeros(tra.shape, dtype=bool)
+    marker_sizes = np.bincount(tra.ravel())
     matched: set[int] = set()
-    unmatched = 0
-    objects = ndimage.find_objects(seg)
-    for seg_id in seg_ids:
-        box = objects[seg_id - 1]
-        inside = seg[box] == seg_id
-        markers = tra[box][inside]
-        markers = markers[markers > 0]
-        if markers.size:
-            track = int(np.bincount(markers).argmax())
+    unmatched = skipped = 0
+    for layer in layers:
+        for mask_id, box in enumerate(ndimage.find_objects(layer), start=1):
+            if box is None:
+                continue
+            inside = layer[box] == mask_id
+            track = mask_owner(tra[box][inside], marker_sizes)
+            if track == -1 or track in matched or painted[box][inside].mean() > 0.5:
+                unknown[box] |= inside & ~painted[box]  # a cell is there: never background
+                skipped += layer is layers[0] or track == -1  # not silver under gold
+                continue
+            if track is None:
+                track, next_id, unmatched = next_id, next_id + 1, unmatched + 1
+            paint = inside & ~painted[box]
+            merged[box][paint] = track
+            painted[box] |= paint
             matched.add(track)
-        else:
-            track, next_id, unmatched = next_id, next_id + 1, unmatched + 1
-        merged[box][inside] = track
-    alive = set(np.unique(tra).tolist()) - {0}
-    return MergedFrame(merged, alive <= matched, unmatched), next_id
+    if next_id - 1 > ctc.UINT16_MAX:
+        raise ctc.CtcFormatError(
+            f"{next_id - 1} cells: masks without a TRA marker push the labels above "
+            f"{ctc.UINT16_MAX}; give each SEG/ST mask's cell a marker in TRA"
+        )
+    markers_only = sorted(set(np.flatnonzero(marker_sizes[1:]) + 1) - matched)
+    background = (merged == 0) & ~unknown
+    if markers_only:
+        near = np.isin(tra, markers_only)
+        background &= ndimage.distance_transform_edt(~near) > marker_margin
+    frame = MergedFrame(merged, background, len(matched), len(markers_only), unmatched, skipped)
+    return frame, next_id
 
 
-def run_preprocess(root: Path, sequence: str, out: Path, cfg: PreprocessConfig) -> None:
+def run_preprocess(
+    root: Path,
+    sequence: str,
+    out: Path,
+    cfg: PreprocessConfig,
+    ground_truth: GroundTruthChoice = "gold+silver",
+) -> None:
     """Normalise a sequence of a CTC folder (and merge its GT, if any) into a Zarr store."""
     sequence_dir = Path(root) / sequence
     gt_dir = Path(root) / f"{sequence}_GT"
@@ -109,7 +152,8 @@ def run_preprocess(root: Path, sequence: str, out: Path, cfg: PreprocessConfig) 
             image[t] = resize_image(normalised, (height, width))
         group.create_array("quantiles", data=quantiles)
         if gt is not None:
-            write_ground_truth(group, gt, shape, original)
+            masks = training_masks(gt, Path(root), sequence, ground_truth)
+            write_ground_truth(group, gt, masks, shape, original, cfg.marker_margin)
         group.attrs.update(
             {
                 "sequence": sequence,
@@ -133,31 +177,69 @@ def run_preprocess(root: Path, sequence: str, out: Path, cfg: PreprocessConfig) 
     )
 
 
+def training_masks(
+    gt: ctc.GroundTruth, root: Path, sequence: str, choice: GroundTruthChoice
+) -> list[dict[int, Path]]:
+    """The mask layers the dataset's `ground_truth` chooses, by frame, in order of precedence."""
+    frames = len(gt.tra)
+    gold = gt.seg if choice in ("gold", "gold+silver") else {}
+    silver = ctc.silver_truth(root, sequence, frames) if choice != "gold" else {}
+    return [gold, silver]
+
+
 def write_ground_truth(
-    group: zarr.Group, gt: ctc.GroundTruth, shape: tuple[int, int, int], original: tuple[int, int]
+    group: zarr.Group,
+    gt: ctc.GroundTruth,
+    masks: list[dict[int, Path]],
+    shape: tuple[int, int, int],
+    original: tuple[int, int],
+    marker_margin: float,
 ) -> None:
-    """Merge and store the GT frame by frame (at the network size), checking each TRA mask."""
+    """Merge and store the GT frame by frame (at the network size), checking each TRA mask.
+
+    `labels` holds the track ids, `background` the pixels certain to be background and
+    `background_pixels` their count per frame, which tells training early whether any frame
+    teaches the background.
+    """
     labels = frame_array(group, "labels", shape, "uint16")
-    full_seg = np.zeros(shape[0], dtype=bool)
+    background = frame_array(group, "background", shape, "bool")
+    counts = np.zeros(shape[0], dtype=np.int64)
+    totals = dict.fromkeys(("masked", "markers", "unmatched", "skipped"), 0)
     spans = ctc.track_spans(gt.tracks)
     next_id = int(gt.tracks[:, 0].max(initial=0)) + 1
-    unmatched = 0
     for t, tra_path in enumerate(gt.tra):
-        tra = ctc.read_label_frame(tra_path)
+        tra = ctc.read_gt_label_frame(tra_path)
         if tra.shape != original:
             raise ctc.CtcFormatError(
                 f"{tra_path}: shape {tra.shape} differs from frames {original}"
             )
         ctc.check_frame_labels(tra_path, tra, t, spans)
-        seg = ctc.read_label_frame(gt.seg[t]) if t in gt.seg else None
-        if seg is not None and seg.shape != tra.shape:
-            raise ctc.CtcFormatError(f"{gt.seg[t]}: shape {seg.shape} differs from {tra.shape}")
-        merged, next_id = merge_ground_truth(tra, seg, next_id)
-        labels[t] = resize_labels(merged.labels, shape[1:])
-        full_seg[t] = merged.full_seg
-        unmatched += merged.unmatched
-    group.create_array("full_seg", data=full_seg)
+        layers = [mask_layer(by_frame[t], original) for by_frame in masks if t in by_frame]
+        merged, next_id = merge_ground_truth(tra, layers, next_id, marker_margin)
+        labels[t] = resized = resize_labels(merged.labels, shape[1:])
+        known = resize_labels(merged.background.astype(np.uint8), shape[1:]) > 0
+        background[t] = known = known & (resized == 0)
+        counts[t] = known.sum()
+        for key in totals:
+            totals[key] += getattr(merged, key)
+    group.create_array("background_pixels", data=counts)
     group.create_array("tracks", data=gt.tracks)
-    if unmatched:
-        logger.warning("%d SEG objects overlap no TRA marker; they were given fresh ids", unmatched)
-    logger.info("ground truth: %d of %d frames have complete SEG", full_seg.sum(), shape[0])
+    group.attrs["ground_truth"] = {"frames_with_masks": [len(m) for m in masks], **totals}
+    if totals["unmatched"]:
+        logger.warning("%d masks overlap no TRA marker; they got fresh ids", totals["unmatched"])
+    logger.info(
+        "ground truth: %d cell outlines (SEG/ST masks), %d cells known by their marker only, "
+        "%d masks left out; %.1f%% of the pixels are certain background",
+        totals["masked"],
+        totals["markers"],
+        totals["skipped"],
+        100 * counts.sum() / np.prod(shape),
+    )
+
+
+def mask_layer(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read one SEG or ST mask, checking it matches the frames."""
+    layer = ctc.read_gt_label_frame(path)
+    if layer.shape != shape:
+        raise ctc.CtcFormatError(f"{path}: shape {layer.shape} differs from frames {shape}")
+    return layer

@@ -54,7 +54,7 @@ def still_sequence(path: Path, cfg: PreprocessConfig) -> TrainingSequence:
     image = prepared(raw, cfg, str(path))
     labels = relabel_sequential(read_mask(path, raw.shape))[0]
     labels = resize_labels(labels, image.shape).astype(np.int32)
-    return TrainingSequence(path.name, image[None], labels[None], np.array([True]))
+    return TrainingSequence(path.name, image[None], labels[None], labels[None] == 0, 1)
 
 
 def still_configs(model: ModelConfig, train: TrainConfig) -> tuple[ModelConfig, TrainConfig]:

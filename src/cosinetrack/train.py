@@ -24,6 +24,7 @@ from tqdm import tqdm
 from cosinetrack.clips import (
     Batch,
     TrainingSequence,
+    check_background_known,
     check_clip_fits,
     collate,
     open_training_sequence,
@@ -147,7 +148,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
             outputs = self.model(batch.image)
         terms = stacked_loss(
-            outputs, batch.instances, batch.neighbours, batch.full_seg, batch.valid
+            outputs, batch.instances, batch.neighbours, batch.background, batch.valid
         )
         if not torch.isfinite(terms.total):
             raise FloatingPointError(
@@ -166,7 +167,7 @@ class Trainer:
 def background_direction(
     model: StackedHourglass, sequences: list[TrainingSequence], device: torch.device
 ) -> list[float]:
-    """Estimate the unit background embedding: mean over background pixels of full-SEG frames.
+    """Estimate the unit background embedding: mean over the pixels certain to be background.
 
     The loss learns the background direction (its own mean per clip); clustering needs it fixed, so
     it is measured once on whole training frames, streamed with the recurrent state as in inference.
@@ -177,14 +178,12 @@ def background_direction(
         for t in range(seq.frames):
             frame = torch.from_numpy(seq.image[t])[None, None].to(device)  # (1, 1, H, W)
             outputs, state = model.step(frame, state)
-            if not seq.full_seg[t]:
-                continue
             unit = F.normalize(outputs[-1][0], dim=0)  # (D, H, W)
-            background = torch.from_numpy(seq.labels[t] == 0).to(device)  # (H, W)
+            background = torch.from_numpy(seq.background[t]).to(device)  # (H, W)
             summed = unit[:, background].sum(1)  # (D,)
             total = summed if total is None else total + summed
-    if total is None:
-        raise ValueError("no training frame has complete segmentation: the background is unknown")
+    if total is None or not total.any():
+        raise ValueError("no training frame has a pixel certain to be background")
     return F.normalize(total, dim=0).cpu().tolist()
 
 
@@ -232,6 +231,7 @@ def run_train(
     """Train on the preprocessed training sequences (each up to its stop frame) into `out_dir`."""
     stops = list(stops) if stops is not None else [None] * len(stores)
     sequences = [open_training_sequence(s, stop) for s, stop in zip(stores, stops, strict=True)]
+    check_background_known(stores, stops)
     signature = training_signature(model_cfg, cfg, stores, stops)
     train_sequences(sequences, out_dir, model_cfg, cfg, signature, threads)
 

@@ -16,5 +16,6 @@ rule adapt:
         train=train_sequences,
         validation=validation_sequences,
         kind="timelapse",
+        ground_truth=ground_truth_choice,
     script:
         "../scripts/adapt.py"

@@ -53,6 +53,11 @@ def dataset_root(wildcards):
     return str(wf.dataset_root(wildcards.dataset, CFG.datasets[wildcards.dataset]))
 
 
+def ground_truth_choice(wildcards):
+    """The masks that train a dataset: gold SEG, silver ST, or both."""
+    return CFG.datasets[wildcards.dataset].ground_truth
+
+
 def train_stores(wildcards):
     """Preprocessed stores of a dataset's training sequences."""
     dataset = CFG.datasets[wildcards.dataset]

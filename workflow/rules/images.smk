@@ -20,6 +20,7 @@ rule images_adapt:
         train=train_sequences,
         validation=validation_sequences,
         kind="images",
+        ground_truth=ground_truth_choice,
     script:
         "../scripts/adapt.py"
 

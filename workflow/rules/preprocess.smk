@@ -13,5 +13,6 @@ rule preprocess:
     params:
         preprocess=CFG.preprocess.model_dump(),
         explicit=EXPLICIT,
+        ground_truth=ground_truth_choice,
     script:
         "../scripts/preprocess.py"

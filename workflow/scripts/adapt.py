@@ -16,4 +16,5 @@ with log_to(snakemake.log[0]):
         AdaptConfig(**snakemake.params.adapt),
         Path(snakemake.output[0]),
         kind=snakemake.params.kind,
+        ground_truth=snakemake.params.ground_truth,
     )

@@ -19,4 +19,5 @@ with log_to(snakemake.log[0]):
             [Path(snakemake.input.settings)],
             snakemake.params.explicit,
         ),
+        snakemake.params.ground_truth,
     )

@@ -1,4 +1,4 @@
-"""Writing simulated sequences in CTC layout: images, TRA and sparse SEG ground truth."""
+"""Writing simulated sequences in CTC layout: images, TRA, sparse SEG and silver ground truth."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 
 from cosinetrack import ctc
 from cosinetrack.config import SimConfig
+from cosinetrack.simulate.annotate import annotation_rng, markers, outline_noise, partial
 from cosinetrack.simulate.sequence import SequenceSummary, simulate_sequence
 from cosinetrack.store import atomic_path
 
@@ -20,7 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def seg_frames(frames: int, fraction: float) -> list[int]:
-    """Return the evenly spaced frames that get SEG masks, always including frame 0."""
+    """Return the evenly spaced frames that get SEG masks, frame 0 included (none at fraction 0)."""
+    if fraction == 0:
+        return []
     count = max(1, round(frames * fraction))
     return sorted({int(t) for t in np.linspace(0, frames - 1, count).round()})
 
@@ -38,24 +41,36 @@ def seg_relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def write_sequence(root: Path, name: str, cfg: SimConfig, sequence: int) -> SequenceSummary:
-    """Simulate one sequence and write `{name}/`, `{name}_GT/TRA` and `{name}_GT/SEG` under root."""
-    raw = Path(root) / name
-    tra = Path(root) / f"{name}_GT" / "TRA"
-    seg = Path(root) / f"{name}_GT" / "SEG"
-    for folder in (raw, tra, seg):
+    """Simulate one sequence; write its frames, TRA, SEG and (with `silver`) ST under `root`."""
+    root = Path(root)
+    raw = root / name
+    tra = root / f"{name}_GT" / "TRA"
+    for folder in (raw, tra):
         folder.mkdir(parents=True, exist_ok=True)
     annotated = set(seg_frames(cfg.frames, cfg.seg_fraction))
     simulation = simulate_sequence(cfg, sequence)
+    rng = annotation_rng(cfg.seed, sequence)
     for frame in simulation.frames():
         t = frame.index
         tifffile.imwrite(raw / ctc.mask_name("t", t, cfg.frames), frame.image)
-        ctc.write_label_frame(tra / ctc.mask_name("man_track", t, cfg.frames), frame.labels)
+        tracked = markers(frame.labels) if cfg.markers else frame.labels
+        ctc.write_label_frame(tra / ctc.mask_name("man_track", t, cfg.frames), tracked)
         if t in annotated:
-            ctc.write_label_frame(
-                seg / ctc.mask_name("man_seg", t, cfg.frames), seg_relabel(frame.labels)
+            write_seg(
+                root / f"{name}_GT", t, cfg.frames, partial(frame.labels, cfg.seg_coverage, rng)
             )
+        if cfg.silver:
+            write_seg(root / f"{name}_ST", t, cfg.frames, outline_noise(frame.labels, rng))
     ctc.write_track_table(tra / "man_track.txt", simulation.tracks)
     return simulation.summary()
+
+
+def write_seg(truth_dir: Path, t: int, frames: int, labels: np.ndarray) -> None:
+    """Write frame `t`'s masks as `SEG/man_segTTT.tif` of a GT or ST folder, numbered 1..n."""
+    (truth_dir / "SEG").mkdir(parents=True, exist_ok=True)
+    ctc.write_label_frame(
+        truth_dir / "SEG" / ctc.mask_name("man_seg", t, frames), seg_relabel(labels)
+    )
 
 
 def run_simulate(out_dir: Path, cfg: SimConfig) -> None:
