@@ -20,8 +20,9 @@ from test_infer import network, prep_store, save_model
 
 from cosinetrack import ctc, evaluate
 from cosinetrack.cluster import run_gather_pairs
-from cosinetrack.config import EvaluateConfig, InferConfig
+from cosinetrack.config import EvaluateConfig, InferConfig, PreprocessConfig
 from cosinetrack.infer import run_infer
+from cosinetrack.preprocess import run_preprocess
 
 TRACKS = np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
 
@@ -138,3 +139,18 @@ def test_fewer_than_two_frames_cannot_be_tracked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"01\.zarr: 1 frame\(s\); tracking needs at least 2"):
         run_infer(prep, tmp_path / "model", tmp_path / "emb.zarr", InferConfig(device="cpu"))
     assert not (tmp_path / "emb.zarr").exists()
+
+
+def test_ground_truth_labels_above_uint16_are_refused_naming_the_file(tmp_path: Path) -> None:
+    labels = two_cell_labels().astype(np.uint32)
+    root = write_ctc(tmp_path / "data", "01", labels, TRACKS, seg_frames=(0,))
+    seg = root / "01_GT" / "SEG" / "man_seg000.tif"
+    tifffile.imwrite(seg, np.where(labels[0] > 0, 70000, 0).astype(np.uint32))
+    with pytest.raises(ctc.CtcFormatError, match=r"man_seg000\.tif: label 70000 is above 65535"):
+        run_preprocess(root, "01", tmp_path / "01.zarr", PreprocessConfig())
+    assert not (tmp_path / "01.zarr").exists()
+    ctc.write_track_table(
+        root / "01_GT" / "TRA" / "man_track.txt", np.vstack([TRACKS, [70000, 0, 0, 0]])
+    )
+    with pytest.raises(ctc.CtcFormatError, match=r"man_track\.txt: track label 70000 is above"):
+        ctc.read_ground_truth(root / "01_GT", len(labels))
