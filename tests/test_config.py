@@ -111,6 +111,22 @@ def test_one_line_per_mistake_without_pydantic_details() -> None:
     assert "errors.pydantic.dev" not in "\n".join(lines)
 
 
+def test_test_sequences_may_not_be_train_sequences() -> None:
+    text = 'datasets:\n  sim:\n    simulate: {}\n    train: ["01"]\n    test: ["01", "02"]\n'
+    assert config_error(text).startswith(
+        "datasets.sim.test: sequences ['01'] are both `train` and `test` sequences;"
+    )
+    assert config_error(SIM + '    train: ["02"]\n').startswith("datasets.sim.test: ")
+
+
+def test_a_trained_model_tests_on_any_sequence() -> None:
+    """A dataset with a trained `model` trains nothing, so its `train` list does not matter."""
+    text = (
+        'datasets:\n  sim:\n    simulate: {}\n    model: /m\n    train: ["01"]\n    test: ["01"]\n'
+    )
+    assert load_workflow_config(yaml.safe_load(text)).datasets["sim"].test == ["01"]
+
+
 def test_schema_refusals_are_told_in_one_line() -> None:
     """Values the models take but the schema refuses: text for a number, null for an option."""
     from snakemake.exceptions import WorkflowError

@@ -224,15 +224,19 @@ def test_missing_ctc_folder_names_the_key(tmp_path: Path) -> None:
     assert "datasets.mine.path: folder" in result.stdout
 
 
-def test_training_sequence_without_gt_is_refused(tmp_path: Path) -> None:
-    labels = two_cell_labels()
-    write_ctc(tmp_path / "own", "01", labels, np.array([[1, 0, 3, 0], [2, 1, 3, 0]]))
+def own_without_gt(root: Path, sequences: list[str], without: str) -> Path:
+    """A user's CTC folder of hand-made sequences, one of them without its ground truth."""
     import shutil
 
-    shutil.rmtree(tmp_path / "own" / "01_GT")
-    config = {
-        "datasets": {"mine": {"path": str(tmp_path / "own"), "train": ["01"], "test": ["01"]}}
-    }
+    for sequence in sequences:
+        write_ctc(root, sequence, two_cell_labels(), np.array([[1, 0, 3, 0], [2, 1, 3, 0]]))
+    shutil.rmtree(root / f"{without}_GT")
+    return root
+
+
+def test_training_sequence_without_gt_is_refused(tmp_path: Path) -> None:
+    own = own_without_gt(tmp_path / "own", ["01", "02"], without="01")
+    config = {"datasets": {"mine": {"path": str(own), "train": ["01"], "test": ["02"]}}}
     result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)), "-n")
     assert result.returncode != 0
     assert "datasets.mine.train: sequence 01 has no ground truth" in result.stdout

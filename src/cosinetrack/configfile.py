@@ -77,6 +77,13 @@ class DatasetConfig(StageConfig):
             raise ValueError("list at least one `train` sequence, or give a trained `model` folder")
         if not self.test:
             raise ValueError("list at least one `test` sequence")
+        trained = sorted(set(self.test) & set(self.train)) if self.model is None else []
+        if trained:
+            raise KeyValueError(
+                "test",
+                f"sequences {trained} are both `train` and `test` sequences; scores on the "
+                f"sequences a network trained on overrate it: test on others, or give a `model`",
+            )
         shared = sorted(set(self.validation) & (set(self.test) | set(self.train)))
         if shared:
             raise KeyValueError(
