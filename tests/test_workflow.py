@@ -242,6 +242,16 @@ def test_training_sequence_without_gt_is_refused(tmp_path: Path) -> None:
     assert "datasets.mine.train: sequence 01 has no ground truth" in result.stdout
 
 
+def test_validation_sequence_without_gt_is_refused(tmp_path: Path) -> None:
+    own = own_without_gt(tmp_path / "own", ["01", "02", "03"], without="03")
+    mine = {"path": str(own), "train": ["01"], "validation": ["03"], "test": ["02"]}
+    result = snakemake(
+        tmp_path, "--configfile", str(write_config(tmp_path, {"datasets": {"mine": mine}})), "-n"
+    )
+    assert result.returncode != 0
+    assert "datasets.mine.validation: sequence 03 has no ground truth" in result.stdout
+
+
 def test_default_config_dry_run() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "8", "--quiet", "rules"],
