@@ -15,7 +15,7 @@ from cosinetrack.stillsim import simulate_images
 from cosinetrack.trained import TrainedModel
 
 CONFIG = {
-    "datasets": {"own": {"path": "unused", "train": ["01"], "test": ["01"]}},
+    "datasets": {"own": {"path": "unused", "train": ["01"], "test": ["02"]}},
     "model": {"levels": 2, "filters": 4, "embedding_dim": 4},
     "train": {"iterations": 2, "crop": 32, "clip_frames": 2, "log_every": 1},
     "cluster": {"min_cluster_size": 5, "min_samples": 3, "min_instance_size": 3},

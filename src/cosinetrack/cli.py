@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import yaml
 
 from cosinetrack.config import GroundTruthChoice
+from cosinetrack.configerrors import ConfigError, load_workflow_config
 from cosinetrack.configfile import WorkflowConfig, json_schema
 from cosinetrack.logs import log_to
 
@@ -28,9 +29,15 @@ SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 
 def load_config(path: Path | None) -> WorkflowConfig:
-    """Read and validate a workflow config file; without one, a simulated dataset with defaults."""
+    """Read and validate a workflow config file; without one, a simulated dataset with defaults.
+
+    A mistake ends the command with one line per mistake, each naming the file and the key.
+    """
     raw = yaml.safe_load(path.read_text()) if path else {"datasets": {"sim": {"simulate": {}}}}
-    return WorkflowConfig.model_validate(raw)
+    try:
+        return load_workflow_config(raw)
+    except ConfigError as error:
+        raise SystemExit("\n".join(f"{path}: {line}" for line in str(error).splitlines())) from None
 
 
 def stage(args: argparse.Namespace, section: str) -> Any:

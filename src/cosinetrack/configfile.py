@@ -30,6 +30,15 @@ SequenceName = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,3}$")]
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
 
 
+class KeyValueError(ValueError):
+    """A check across a section's keys that one key fails, so its message can name that key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        """Keep the key the message is about (`configerrors` adds it to the dotted location)."""
+        super().__init__(message)
+        self.key = key
+
+
 class DatasetConfig(StageConfig):
     """One dataset: simulated or a CTC folder on disk; which sequences train, which are tested."""
 
@@ -73,11 +82,19 @@ class DatasetConfig(StageConfig):
             raise ValueError("list at least one `train` sequence, or give a trained `model` folder")
         if not self.test:
             raise ValueError("list at least one `test` sequence")
+        trained = sorted(set(self.test) & set(self.train)) if self.model is None else []
+        if trained:
+            raise KeyValueError(
+                "test",
+                f"sequences {trained} are both `train` and `test` sequences; scores on the "
+                f"sequences a network trained on overrate it: test on others, or give a `model`",
+            )
         shared = sorted(set(self.validation) & (set(self.test) | set(self.train)))
         if shared:
-            raise ValueError(
+            raise KeyValueError(
+                "validation",
                 f"validation sequences {shared} are also train or test sequences; choices are "
-                f"made on data that neither trains nor is scored, so list them only once"
+                f"made on data that neither trains nor is scored, so list them only once",
             )
         if self.simulate is not None:
             available = {f"{i:02d}" for i in range(1, self.simulate.sequences + 1)}

@@ -109,13 +109,17 @@ def check_sources(cfg: WorkflowConfig) -> None:
             raise ctc.CtcFormatError(f"datasets.{name}.path: folder {dataset.path} not found")
         for sequence in sequences(dataset):
             frame_count(name, dataset, sequence)
-        for sequence in [*dataset.train, *dataset.validation] if dataset.model is None else []:
-            if not has_ground_truth(name, dataset, sequence):
-                raise ctc.CtcFormatError(
-                    f"datasets.{name}.train: sequence {sequence} has no ground truth "
-                    f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); "
-                    f"train only on sequences with GT"
-                )
+        needs_gt = {
+            "train": "train only on sequences with GT",
+            "validation": "validation sequences are scored against their GT, so they need it",
+        }
+        for key, advice in needs_gt.items() if dataset.model is None else []:
+            for sequence in getattr(dataset, key):
+                if not has_ground_truth(name, dataset, sequence):
+                    raise ctc.CtcFormatError(
+                        f"datasets.{name}.{key}: sequence {sequence} has no ground truth "
+                        f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); {advice}"
+                    )
 
 
 def gpus(device: str) -> int:

@@ -2,16 +2,21 @@ import copy
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cosinetrack import paths
 from cosinetrack import workflow as wf
-from cosinetrack.configfile import WorkflowConfig
+from cosinetrack.configerrors import load_workflow_config, short_schema_error
 
 # The user's own keys, before validation fills in the defaults: they win over adapted values.
 USER_CONFIG = copy.deepcopy(config)
-validate(config, schema="../schemas/config.schema.yaml")
-CFG = WorkflowConfig.model_validate(USER_CONFIG)
+# The models first: a mistake is told in one line naming its key, not with the whole schema.
+CFG = load_workflow_config(USER_CONFIG)
+try:
+    validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+except WorkflowError as error:
+    raise short_schema_error(error) from None
 EXPLICIT = wf.explicit(CFG)
 wf.check_sources(CFG)
 
