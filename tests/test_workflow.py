@@ -252,6 +252,23 @@ def test_validation_sequence_without_gt_is_refused(tmp_path: Path) -> None:
     assert "datasets.mine.validation: sequence 03 has no ground truth" in result.stdout
 
 
+def test_markers_only_without_a_diameter_is_refused_by_the_dry_run(tmp_path: Path) -> None:
+    own, tracks = tmp_path / "own", np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
+    for sequence in ("01", "02"):
+        write_ctc(own, sequence, two_cell_labels(), tracks, seg_frames=())  # markers only
+    mine = {"path": str(own), "train": ["01"], "test": ["02"]}
+    config = write_config(tmp_path, {"datasets": {"mine": mine}})
+    result = snakemake(tmp_path, "--configfile", str(config), "-n")
+    assert result.returncode != 0
+    assert (
+        "datasets.mine: the training sequences ['01'] have no SEG or silver-truth" in result.stdout
+    )
+    assert "set adapt.object_diameter" in result.stdout
+    given = {"datasets": {"mine": mine}, "adapt": {"object_diameter": 13.0}}
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, given)), "-n")
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
 def test_default_config_dry_run() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "8", "--quiet", "rules"],

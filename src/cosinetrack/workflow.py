@@ -120,6 +120,26 @@ def check_sources(cfg: WorkflowConfig) -> None:
                         f"datasets.{name}.{key}: sequence {sequence} has no ground truth "
                         f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); {advice}"
                     )
+        if dataset.model is None and cfg.adapt.measure and cfg.adapt.object_diameter is None:
+            check_outlines(name, dataset)
+
+
+def check_outlines(name: str, dataset: DatasetConfig) -> None:
+    """Refuse a dataset whose training GT has no outline to measure the cells' size from."""
+    from cosinetrack import ctc
+
+    root = dataset_root(name, dataset)
+    kinds = {"gold": ["GT"], "silver": ["ST"], "gold+silver": ["GT", "ST"]}[dataset.ground_truth]
+    for sequence in dataset.train:
+        for kind in kinds:
+            folder = root / f"{sequence}_{kind}" / "SEG"
+            if folder.is_dir() and ctc.numbered_files(folder, ctc.SEG_PATTERN):
+                return
+    raise ctc.CtcFormatError(
+        f"datasets.{name}: the training sequences {dataset.train} have no SEG or silver-truth "
+        f"(_ST) masks (ground_truth: {dataset.ground_truth}), and TRA markers are not outlines: "
+        f"set adapt.object_diameter to the cells' diameter in pixels"
+    )
 
 
 def gpus(device: str) -> int:
