@@ -1,9 +1,9 @@
 """Every refusal of bad input or a broken run names what is wrong: one test per raise site.
 
 The sites here had no test of their own: a 3-D frame, a non-integer CTC mask, a frame index
-given twice, labels above uint16, GT without SEG at evaluation, a gap between clustering chunks,
-chunks that do not cover the sequence, fewer than 2 frames to track, and a result that
-py-ctcmetrics marks invalid (behind our own checks, so its verdict is patched in).
+given twice, labels above uint16, a gap between clustering chunks, chunks that do not cover the
+sequence, fewer than 2 frames to track, and a result that py-ctcmetrics marks invalid (behind our
+own checks, so its verdict is patched in). GT without SEG is scored, not refused (test_evaluate).
 """
 
 from __future__ import annotations
@@ -63,17 +63,6 @@ def test_label_above_uint16_is_refused_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ctc.CtcFormatError, match="label 70000 does not fit into uint16"):
         ctc.write_label_frame(tmp_path / "mask000.tif", labels)
     assert not (tmp_path / "mask000.tif").exists()
-
-
-def test_evaluation_without_seg_ground_truth_is_refused(tmp_path: Path) -> None:
-    labels = two_cell_labels()
-    root = write_ctc(tmp_path / "data", "01", labels, TRACKS, seg_frames=())
-    ctc.write_result(tmp_path / "01_RES", labels, TRACKS, frames=len(labels))
-    with pytest.raises(ctc.CtcFormatError, match="01_GT/SEG: no segmentation ground truth"):
-        evaluate.score(tmp_path / "01_RES", root / "01_GT", EvaluateConfig())
-    # Without SEG among the metrics, the same pair is scored.
-    scores = evaluate.score(tmp_path / "01_RES", root / "01_GT", EvaluateConfig(metrics=["TRA"]))
-    assert scores["TRA"] == pytest.approx(1.0)
 
 
 def invalid_verdict(*_args: object) -> int:

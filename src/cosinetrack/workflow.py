@@ -8,6 +8,7 @@ imported only by the functions that look at a user's folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,119 @@ def has_ground_truth(name: str, dataset: DatasetConfig, sequence: str) -> bool:
     if dataset.simulate is not None:
         return True
     return (dataset_root(name, dataset) / f"{sequence}_GT" / "TRA").is_dir()
+
+
+# What each rule reads of a dataset's folder. Rules take these files as inputs, not the folder, so
+# that editing a mask or a track table reruns exactly what read it and an unrelated file reruns
+# nothing; a simulated dataset's files are not there when the DAG is built, so its rules take the
+# folder the simulate rule writes. Still-image suffixes are images.SUFFIXES (not imported here:
+# it brings numpy).
+IMAGE_SUFFIXES = (".tif", ".tiff")
+Reader = Callable[[Path, str], list[str]]
+
+
+def matching(folder: Path, pattern: str) -> list[str]:
+    """The files in `folder` whose names match the glob `pattern`, sorted; none without a folder."""
+    return sorted(str(path) for path in folder.glob(pattern) if path.is_file())
+
+
+def frame_files(root: Path, sequence: str) -> list[str]:
+    """The raw frames `{seq}/t*.tif` of a CTC sequence."""
+    return matching(root / sequence, "t*.tif")
+
+
+def gold_files(root: Path, sequence: str) -> list[str]:
+    """A sequence's ground truth `{seq}_GT`: TRA masks, `man_track.txt` and SEG masks."""
+    gt = root / f"{sequence}_GT"
+    tra = [*matching(gt / "TRA", "man_track*.tif"), *matching(gt / "TRA", "man_track.txt")]
+    return [*tra, *matching(gt / "SEG", "man_seg*.tif")]
+
+
+def silver_files(root: Path, sequence: str) -> list[str]:
+    """A sequence's silver truth `{seq}_ST/SEG` masks."""
+    return matching(root / f"{sequence}_ST" / "SEG", "man_seg*.tif")
+
+
+def tiffs(folder: Path) -> list[str]:
+    """The TIFF files of a still-image folder (any case of .tif/.tiff), sorted."""
+    found = folder.glob("*")
+    return sorted(str(p) for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def image_files(root: Path, split: str) -> list[str]:
+    """The images `{split}/images/*.tif` of a still-image split."""
+    return tiffs(root / split / "images")
+
+
+def mask_files(root: Path, split: str) -> list[str]:
+    """The masks `{split}/masks/*.tif` of a still-image split."""
+    return tiffs(root / split / "masks")
+
+
+def source_files(
+    name: str, dataset: DatasetConfig, sequences: list[str], *readers: Reader
+) -> list[str]:
+    """The files `readers` name in each of `sequences`; a simulated dataset's whole folder."""
+    if dataset.simulate is not None:
+        return [paths.SIMULATED.format(dataset=name)]
+    root = dataset_root(name, dataset)
+    return [file for sequence in sequences for read in readers for file in read(root, sequence)]
+
+
+def fitting_sequences(dataset: DatasetConfig) -> list[str]:
+    """The sequences (or splits) the fitting choices are made on: validation, else training."""
+    return dataset.validation or dataset.train
+
+
+def preprocess_inputs(name: str, dataset: DatasetConfig, sequence: str) -> list[str]:
+    """What preprocess reads: a sequence's frames, ground and silver truth."""
+    return source_files(name, dataset, [sequence], frame_files, gold_files, silver_files)
+
+
+def adapt_inputs(name: str, dataset: DatasetConfig) -> list[str]:
+    """What adapt reads: the training sequences' truth (measured) and frames (counted)."""
+    return source_files(name, dataset, dataset.train, frame_files, gold_files, silver_files)
+
+
+def select_inputs(name: str, dataset: DatasetConfig) -> list[str]:
+    """What select scores its choices against: the ground truth of the sequences it chooses on."""
+    return source_files(name, dataset, fitting_sequences(dataset), gold_files)
+
+
+def evaluate_inputs(name: str, dataset: DatasetConfig, sequence: str) -> list[str]:
+    """What evaluate scores a result against: the test sequence's ground truth."""
+    return source_files(name, dataset, [sequence], gold_files)
+
+
+def frame_inputs(name: str, dataset: DatasetConfig, sequence: str) -> list[str]:
+    """What baseline and figures read: a sequence's frames."""
+    return source_files(name, dataset, [sequence], frame_files)
+
+
+def images_adapt_inputs(name: str, dataset: DatasetConfig) -> list[str]:
+    """What images_adapt reads: training images with masks, validation images (named only)."""
+    fitted = source_files(name, dataset, dataset.train, image_files, mask_files)
+    return fitted + source_files(name, dataset, dataset.validation, image_files)
+
+
+def images_train_inputs(name: str, dataset: DatasetConfig) -> list[str]:
+    """What images_train reads: the training splits' images and masks."""
+    return source_files(name, dataset, dataset.train, image_files, mask_files)
+
+
+def images_select_inputs(name: str, dataset: DatasetConfig) -> list[str]:
+    """What images_select reads: images and masks of the splits it chooses on."""
+    return source_files(name, dataset, fitting_sequences(dataset), image_files, mask_files)
+
+
+def split_inputs(name: str, dataset: DatasetConfig, split: str) -> list[str]:
+    """What images_segment and images_baseline read: a split's images."""
+    return source_files(name, dataset, [split], image_files)
+
+
+def scored_split_inputs(name: str, dataset: DatasetConfig, split: str) -> list[str]:
+    """What images_evaluate reads: a split's images and masks."""
+    return source_files(name, dataset, [split], image_files, mask_files)
 
 
 def check_sources(cfg: WorkflowConfig) -> None:

@@ -1,6 +1,6 @@
 rule adapt:
     input:
-        root=dataset_root,
+        sources=adapt_inputs,
     output:
         paths.TIMELAPSE_FIT.settings,
     log:
@@ -10,6 +10,7 @@ rule adapt:
     conda:
         "../../envs/cpu.yaml"
     params:
+        root=dataset_root,
         adapt=CFG.adapt.model_dump(),
         defaults=wf.stage_defaults(CFG),
         explicit=EXPLICIT,

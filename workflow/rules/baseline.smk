@@ -1,6 +1,6 @@
 rule baseline:
     input:
-        root=dataset_root,
+        sources=frame_inputs,
         settings=settings_file,
     output:
         directory(paths.fill(paths.RESULT, method="baseline")),
@@ -14,6 +14,7 @@ rule baseline:
         mem_mb=2000,
         runtime=60,
     params:
+        root=dataset_root,
         baseline=CFG.baseline.model_dump(),
         link=CFG.link.model_dump(),
         explicit=EXPLICIT,

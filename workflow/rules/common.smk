@@ -54,13 +54,69 @@ def simulate_params(wildcards):
 
 
 def dataset_root(wildcards):
-    """The CTC folder of a dataset (simulated or the user's)."""
+    """The CTC folder of a dataset (simulated or the user's), a param: inputs are its files."""
     return str(wf.dataset_root(wildcards.dataset, CFG.datasets[wildcards.dataset]))
 
 
 def ground_truth_choice(wildcards):
     """The masks that train a dataset: gold SEG, silver ST, or both."""
     return CFG.datasets[wildcards.dataset].ground_truth
+
+
+def dataset_of(wildcards):
+    """A job's dataset: its name and its config."""
+    return wildcards.dataset, CFG.datasets[wildcards.dataset]
+
+
+# A rule's inputs from a dataset's folder: the files it reads (see cosinetrack.workflow).
+def preprocess_inputs(wildcards):
+    """The frames, ground and silver truth of the sequence preprocess reads."""
+    return wf.preprocess_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def adapt_inputs(wildcards):
+    """The frames and truth of the training sequences adapt measures."""
+    return wf.adapt_inputs(*dataset_of(wildcards))
+
+
+def select_inputs(wildcards):
+    """The ground truth select scores its choices against."""
+    return wf.select_inputs(*dataset_of(wildcards))
+
+
+def evaluate_inputs(wildcards):
+    """The ground truth of the test sequence evaluate scores."""
+    return wf.evaluate_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def frame_inputs(wildcards):
+    """The frames of the sequence baseline segments and figures draw."""
+    return wf.frame_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def images_adapt_inputs(wildcards):
+    """The training images and masks (and validation images) images_adapt reads."""
+    return wf.images_adapt_inputs(*dataset_of(wildcards))
+
+
+def images_train_inputs(wildcards):
+    """The training images and masks images_train reads."""
+    return wf.images_train_inputs(*dataset_of(wildcards))
+
+
+def images_select_inputs(wildcards):
+    """The images and masks images_select chooses on."""
+    return wf.images_select_inputs(*dataset_of(wildcards))
+
+
+def split_inputs(wildcards):
+    """The images of the split images_segment and images_baseline segment."""
+    return wf.split_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def scored_split_inputs(wildcards):
+    """The images and masks of the split images_evaluate scores."""
+    return wf.scored_split_inputs(*dataset_of(wildcards), wildcards.seq)
 
 
 def train_stores(wildcards):

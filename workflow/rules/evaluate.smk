@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         res=result_folder,
-        root=dataset_root,
+        sources=evaluate_inputs,
     output:
         paths.METRICS,
     log:
@@ -11,6 +11,7 @@ rule evaluate:
     conda:
         "../../envs/cpu.yaml"
     params:
+        root=dataset_root,
         labels=metric_labels,
         evaluate=CFG.evaluate.model_dump(),
     script:

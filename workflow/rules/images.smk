@@ -4,7 +4,7 @@
 
 rule images_adapt:
     input:
-        root=dataset_root,
+        sources=images_adapt_inputs,
     output:
         paths.IMAGES_FIT.settings,
     log:
@@ -14,6 +14,7 @@ rule images_adapt:
     conda:
         "../../envs/cpu.yaml"
     params:
+        root=dataset_root,
         adapt=CFG.adapt.model_dump(),
         defaults=wf.stage_defaults(CFG),
         explicit=EXPLICIT,
@@ -27,7 +28,7 @@ rule images_adapt:
 
 rule images_train:
     input:
-        root=dataset_root,
+        sources=images_train_inputs,
         settings=paths.IMAGES_FIT.settings,
     output:
         model=paths.IMAGES_FIT.trained,
@@ -52,6 +53,7 @@ rule images_train:
         mem_mb=8000,
         runtime=240,
     params:
+        root=dataset_root,
         model=CFG.model.model_dump(),
         train=CFG.train.model_dump(),
         preprocess=CFG.preprocess.model_dump(),
@@ -65,7 +67,7 @@ rule images_select:
     input:
         model=paths.IMAGES_FIT.trained,
         candidates=paths.IMAGES_FIT.candidates,
-        root=dataset_root,
+        sources=images_select_inputs,
         settings=paths.IMAGES_FIT.settings,
         backend=paths.CLUSTERING_BACKEND,
     output:
@@ -89,6 +91,7 @@ rule images_select:
         mem_mb=8000,
         runtime=120,
     params:
+        root=dataset_root,
         stages=wf.stage_defaults(CFG),
         explicit=EXPLICIT,
         tune=CFG.adapt.tune,
@@ -98,7 +101,7 @@ rule images_select:
 
 rule images_segment:
     input:
-        root=dataset_root,
+        sources=split_inputs,
         model=model_file,
         settings=settings_file,
         postprocess=postprocess_file,
@@ -117,6 +120,7 @@ rule images_segment:
         mem_mb=8000,
         runtime=120,
     params:
+        root=dataset_root,
         preprocess=CFG.preprocess.model_dump(),
         cluster=CFG.cluster.model_dump(),
         infer=CFG.infer.model_dump(),
@@ -127,7 +131,7 @@ rule images_segment:
 
 rule images_baseline:
     input:
-        root=dataset_root,
+        sources=split_inputs,
         settings=settings_file,
     output:
         directory(paths.fill(paths.IMAGE_LABELS, method="baseline")),
@@ -141,6 +145,7 @@ rule images_baseline:
         mem_mb=2000,
         runtime=60,
     params:
+        root=dataset_root,
         baseline=CFG.baseline.model_dump(),
         explicit=EXPLICIT,
     script:
@@ -149,7 +154,7 @@ rule images_baseline:
 
 rule images_evaluate:
     input:
-        root=dataset_root,
+        sources=scored_split_inputs,
         cosine=paths.fill(paths.IMAGE_LABELS, method="cosine"),
         baseline=paths.fill(paths.IMAGE_LABELS, method="baseline"),
     output:
@@ -165,5 +170,7 @@ rule images_evaluate:
         paths.benchmark("images_evaluate")
     conda:
         "../../envs/cpu.yaml"
+    params:
+        root=dataset_root,
     script:
         "../scripts/images_evaluate.py"

@@ -1,6 +1,6 @@
 rule preprocess:
     input:
-        root=dataset_root,
+        sources=preprocess_inputs,
         settings=settings_file,
     output:
         directory(paths.PREP),
@@ -11,6 +11,7 @@ rule preprocess:
     conda:
         "../../envs/cpu.yaml"
     params:
+        root=dataset_root,
         preprocess=CFG.preprocess.model_dump(),
         explicit=EXPLICIT,
         ground_truth=ground_truth_choice,

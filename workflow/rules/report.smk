@@ -1,7 +1,7 @@
 rule figures:
     input:
         res=result_folder,
-        root=dataset_root,
+        sources=frame_inputs,
     output:
         overlay=report(
             paths.OVERLAY,
@@ -23,6 +23,8 @@ rule figures:
         paths.benchmark("figures")
     conda:
         "../../envs/cpu.yaml"
+    params:
+        root=dataset_root,
     script:
         "../scripts/figures.py"
 

@@ -37,7 +37,7 @@ rule select:
         model=paths.TIMELAPSE_FIT.trained,
         candidates=paths.TIMELAPSE_FIT.candidates,
         stores=validation_stores,
-        root=dataset_root,
+        sources=select_inputs,
         settings=paths.TIMELAPSE_FIT.settings,
         backend=paths.CLUSTERING_BACKEND,
     output:
@@ -61,6 +61,7 @@ rule select:
         mem_mb=8000,
         runtime=120,
     params:
+        root=dataset_root,
         stages=wf.stage_defaults(CFG),
         explicit=EXPLICIT,
         tune=CFG.adapt.tune,

@@ -8,7 +8,7 @@ from cosinetrack.logs import log_to
 
 with log_to(snakemake.log[0]):
     run_adapt(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.params.train,
         snakemake.params.validation,
         snakemake.params.defaults,

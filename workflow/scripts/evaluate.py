@@ -9,7 +9,7 @@ from cosinetrack.logs import log_to
 with log_to(snakemake.log[0]):
     run_evaluate(
         Path(snakemake.input.res),
-        Path(snakemake.input.root) / f"{snakemake.wildcards.seq}_GT",
+        Path(snakemake.params.root) / f"{snakemake.wildcards.seq}_GT",
         Path(snakemake.output[0]),
         snakemake.params.labels,
         EvaluateConfig(**snakemake.params.evaluate),

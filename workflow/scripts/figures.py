@@ -8,7 +8,7 @@ from cosinetrack.report import lineage_plot, overlay_animation
 with log_to(snakemake.log[0]):
     res = Path(snakemake.input.res)
     overlay_animation(
-        Path(snakemake.input.root) / snakemake.wildcards.seq, res, Path(snakemake.output.overlay)
+        Path(snakemake.params.root) / snakemake.wildcards.seq, res, Path(snakemake.output.overlay)
     )
     lineage_plot(
         res / "res_track.txt",

@@ -9,7 +9,7 @@ from cosinetrack.logs import log_to
 
 with log_to(snakemake.log[0]):
     run_images_baseline(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.wildcards.seq,
         Path(snakemake.output[0]),
         stage_config(

@@ -7,7 +7,7 @@ from cosinetrack.logs import log_to
 
 with log_to(snakemake.log[0]):
     run_images_evaluate(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.wildcards.seq,
         {"cosine": Path(snakemake.input.cosine), "baseline": Path(snakemake.input.baseline)},
         Path(snakemake.output[0]),

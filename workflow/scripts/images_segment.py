@@ -12,7 +12,7 @@ chosen = [*settings, Path(snakemake.input.postprocess)]
 explicit = snakemake.params.explicit
 with log_to(snakemake.log[0]):
     run_images_segment(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.wildcards.seq,
         Path(snakemake.input.model).parent,
         Path(snakemake.output[0]),

@@ -16,6 +16,6 @@ with log_to(snakemake.log[0]):
             snakemake.params.tune,
             Path(snakemake.output.model).parent,
         ),
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         threads=snakemake.threads,
     )

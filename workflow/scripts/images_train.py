@@ -11,7 +11,7 @@ settings = [Path(snakemake.input.settings)]
 explicit = snakemake.params.explicit
 with log_to(snakemake.log[0]):
     run_images_train(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.params.splits,
         settings[0],
         Path(snakemake.output.model).parent,

@@ -9,7 +9,7 @@ from cosinetrack.preprocess import run_preprocess
 
 with log_to(snakemake.log[0]):
     run_preprocess(
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         snakemake.wildcards.seq,
         Path(snakemake.output[0]),
         stage_config(

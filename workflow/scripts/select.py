@@ -16,6 +16,6 @@ with log_to(snakemake.log[0]):
             Path(snakemake.output.model).parent,
         ),
         {Path(p).stem: Path(p) for p in snakemake.input.stores},
-        Path(snakemake.input.root),
+        Path(snakemake.params.root),
         threads=snakemake.threads,
     )

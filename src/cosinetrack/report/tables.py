@@ -20,16 +20,17 @@ def wide_metrics(metrics: pd.DataFrame, headline: Sequence[str] = HEADLINE_METRI
     """Pivot tidy metrics to rows (dataset, sequence, metric) and one column per method.
 
     Only the `headline` metrics present are kept, in that order; methods keep their order of
-    first appearance; values are rounded to 3 decimals, and a metric a method lacks is empty.
+    first appearance; values are rounded to 3 decimals, and a metric a method lacks is empty, as
+    is one listed without a value (SEG of a sequence without SEG ground truth).
     """
     metrics = metrics[metrics["metric"].isin(headline)]
     if metrics.empty:
         return pd.DataFrame(columns=["dataset", "sequence", "metric"])
     methods = list(dict.fromkeys(metrics["method"]))
     present = [metric for metric in headline if metric in set(metrics["metric"])]
-    wide = metrics.pivot_table(
-        index=["dataset", "sequence", "metric"], columns="method", values="value", aggfunc="first"
-    )
+    # groupby keeps a row whose values are all empty, where pivot_table would drop it
+    keys = ["dataset", "sequence", "metric", "method"]
+    wide = metrics.groupby(keys, sort=False)["value"].first().unstack("method")
     wide = wide.reindex(columns=methods).reset_index()
     wide["metric"] = pd.Categorical(wide["metric"], categories=present, ordered=True)
     wide = wide.sort_values(["dataset", "sequence", "metric"]).reset_index(drop=True)
