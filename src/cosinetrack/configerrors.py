@@ -10,15 +10,14 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from cosinetrack.configfile import KeyValueError, SequenceName, WorkflowConfig
 
-if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
-
+ErrorDetails = Mapping[str, Any]  # one entry of pydantic's ValidationError.errors()
 Location = tuple[int | str, ...]
 
 
