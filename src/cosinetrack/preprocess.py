@@ -217,8 +217,7 @@ def write_ground_truth(
         layers = [mask_layer(by_frame[t], original) for by_frame in masks if t in by_frame]
         merged, next_id = merge_ground_truth(tra, layers, next_id, marker_margin)
         labels[t] = resized = resize_labels(merged.labels, shape[1:])
-        known = resize_labels(merged.background.astype(np.uint8), shape[1:]) > 0
-        background[t] = known = known & (resized == 0)
+        background[t] = known = (resized == 0) & ~working_uncertain(merged, shape[1:])
         counts[t] = known.sum()
         for key in totals:
             totals[key] += getattr(merged, key)
@@ -235,6 +234,18 @@ def write_ground_truth(
         totals["skipped"],
         100 * counts.sum() / np.prod(shape),
     )
+
+
+def working_uncertain(merged: MergedFrame, shape: tuple[int, int]) -> np.ndarray:
+    """Unlabelled pixels not certain to be background, at the working size (a majority each).
+
+    A frame where every cell has its mask has none, so its background at the working size is
+    exactly its unlabelled pixels there.
+    """
+    uncertain = (merged.labels == 0) & ~merged.background
+    if not uncertain.any():
+        return np.zeros(shape, dtype=bool)
+    return resize_labels(uncertain.astype(np.uint8), shape) > 0
 
 
 def mask_layer(path: Path, shape: tuple[int, int]) -> np.ndarray:
