@@ -159,3 +159,18 @@ def test_device() -> None:
         assert choose_device("auto").type == "cpu"
         with pytest.raises(ValueError, match="no CUDA device"):
             choose_device("cuda")
+
+
+def test_frames_that_teach_no_background_are_refused_before_the_first_step(
+    two_cells: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.rmtree(two_cells / "01_GT" / "SEG")  # markers only, and a margin wider than the frame
+    prep = tmp_path / "01.zarr"
+    run_preprocess(two_cells, "01", prep, PreprocessConfig(marker_margin=100))
+    assert not zarr.open_group(prep, mode="r")["background_pixels"][:].any()
+    with pytest.raises(ValueError, match=r"lower preprocess\.marker_margin"):
+        run_train([prep], tmp_path / "model", MODEL, TRAIN)
+    assert not (tmp_path / "model" / "train_log.csv").exists()
+    assert not list((tmp_path / "model").glob("**/*.pt"))
