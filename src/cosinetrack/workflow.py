@@ -245,10 +245,8 @@ def check_outlines(name: str, dataset: DatasetConfig) -> None:
     root = dataset_root(name, dataset)
     kinds = {"gold": ["GT"], "silver": ["ST"], "gold+silver": ["GT", "ST"]}[dataset.ground_truth]
     for sequence in dataset.train:
-        for kind in kinds:
-            folder = root / f"{sequence}_{kind}" / "SEG"
-            if folder.is_dir() and ctc.numbered_files(folder, ctc.SEG_PATTERN):
-                return
+        if any(matching(root / f"{sequence}_{kind}" / "SEG", "man_seg*.tif") for kind in kinds):
+            return
     raise ctc.CtcFormatError(
         f"datasets.{name}: the training sequences {dataset.train} have no SEG or silver-truth "
         f"(_ST) masks (ground_truth: {dataset.ground_truth}), and TRA markers are not outlines: "
