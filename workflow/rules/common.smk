@@ -14,7 +14,9 @@ USER_CONFIG = copy.deepcopy(config)
 # The models first: a mistake is told in one line naming its key, not with the whole schema.
 CFG = load_workflow_config(USER_CONFIG)
 try:
-    validate(config, schema="../schemas/config.schema.yaml")  # fills in the schema's defaults
+    validate(
+        config, schema="../schemas/config.schema.yaml"
+    )  # fills in the schema's defaults
 except WorkflowError as error:
     raise short_schema_error(error) from None
 EXPLICIT = wf.explicit(CFG)
