@@ -14,9 +14,8 @@ USER_CONFIG = copy.deepcopy(config)
 # The models first: a mistake is told in one line naming its key, not with the whole schema.
 CFG = load_workflow_config(USER_CONFIG)
 try:
-    validate(
-        config, schema="../schemas/config.schema.yaml"
-    )  # fills in the schema's defaults
+    # Fills in the schema's defaults; refuses what the models let through (text for a number).
+    validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError as error:
     raise short_schema_error(error) from None
 EXPLICIT = wf.explicit(CFG)
