@@ -77,33 +77,60 @@ def outline_masks(
     }
 
 
+@dataclass(frozen=True)
+class SequenceTruth:
+    """A training sequence's ground truth and the outline masks the `ground_truth` choice keeps."""
+
+    gt: ctc.GroundTruth
+    masks: dict[str, list[Path]]  # "SEG" (gold) and "ST" (silver) mask files
+
+
+def read_truth(
+    root: Path, sequences: list[str], choice: GroundTruthChoice
+) -> dict[str, SequenceTruth]:
+    """Read the ground truth of each training sequence once, for measuring and for the record."""
+    truths = {}
+    for sequence in sequences:
+        frames = len(ctc.frame_paths(Path(root) / sequence))
+        gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
+        truths[sequence] = SequenceTruth(
+            gt, outline_masks(Path(root), sequence, frames, gt, choice)
+        )
+    return truths
+
+
 def measure_objects(
     root: Path,
     sequences: list[str],
     cfg: AdaptConfig | None = None,
     choice: GroundTruthChoice = "gold+silver",
 ) -> ObjectStats:
-    """Measure object size, density and frame size in the GT of a dataset's training sequences.
+    """Measure object size, density and frame size in the GT of a dataset's training sequences."""
+    return object_stats(root, read_truth(root, sequences, choice), cfg or AdaptConfig(), choice)
+
+
+def object_stats(
+    root: Path, truths: dict[str, SequenceTruth], cfg: AdaptConfig, choice: GroundTruthChoice
+) -> ObjectStats:
+    """Object size, density and frame size from the training sequences' ground truth.
 
     The size comes from outlines, gold SEG else silver ST, never from TRA markers (a marker is a
     blob inside the cell); without outlines `adapt.object_diameter` gives it, else this refuses.
     """
-    cfg = cfg or AdaptConfig()
     masks: dict[str, list[Path]] = {"SEG": [], "ST": []}
     tra, counts = [], []
-    for sequence in sequences:
-        frames = len(ctc.frame_paths(Path(root) / sequence))
-        gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
-        for source, paths in outline_masks(Path(root), sequence, frames, gt, choice).items():
+    for truth in truths.values():
+        for source, paths in truth.masks.items():
             masks[source] += paths
-        tra += gt.tra
-        first, last = gt.tracks[:, 1], gt.tracks[:, 2]
-        counts += [int(((first <= t) & (last >= t)).sum()) for t in range(frames)]
+        tra += truth.gt.tra
+        first, last = truth.gt.tracks[:, 1], truth.gt.tracks[:, 2]
+        counts += [int(((first <= t) & (last >= t)).sum()) for t in range(len(truth.gt.tra))]
     source = "SEG" if masks["SEG"] else "ST"
     diameters, coverage = mask_diameters(masks[source])
     shape = ctc.check_shapes(tra[:1])
     if not diameters:
-        return given_size(root, sequences, cfg, choice, shape, float(np.mean(counts)), len(tra))
+        per_frame = float(np.mean(counts))
+        return given_size(root, list(truths), cfg, choice, shape, per_frame, len(tra))
     return ObjectStats(
         diameter=round(float(np.median(diameters)), 2),
         source=source,
@@ -138,17 +165,14 @@ def given_size(
     )
 
 
-def training_truth(root: Path, sequences: list[str], choice: GroundTruthChoice) -> dict[str, Any]:
+def training_truth(truths: dict[str, SequenceTruth], choice: GroundTruthChoice) -> dict[str, Any]:
     """What trains each sequence: the `ground_truth` choice and its frames with each mask kind."""
     record: dict[str, Any] = {"choice": choice}
-    for sequence in sequences:
-        frames = len(ctc.frame_paths(Path(root) / sequence))
-        gt = ctc.read_ground_truth(Path(root) / f"{sequence}_GT", frames, check_masks=False)
-        masks = outline_masks(Path(root), sequence, frames, gt, choice)
+    for sequence, truth in truths.items():
         record[sequence] = {
-            "frames": frames,
-            "gold_seg_frames": len(masks["SEG"]),
-            "silver_st_frames": len(masks["ST"]),
+            "frames": len(truth.gt.tra),
+            "gold_seg_frames": len(truth.masks["SEG"]),
+            "silver_st_frames": len(truth.masks["ST"]),
         }
     return record
 
@@ -278,9 +302,10 @@ def run_adapt(
         stats, split = measure_split(root, train, validation, cfg)
         truth: dict[str, Any] = {}
     else:
-        stats = measure_objects(root, train, cfg, ground_truth)
+        truths = read_truth(root, train, ground_truth)
+        stats = object_stats(root, truths, cfg, ground_truth)
         split = validation_split(root, train, validation, cfg, defaults["train"]["clip_frames"])
-        truth = {"ground_truth": training_truth(root, train, ground_truth)}
+        truth = {"ground_truth": training_truth(truths, ground_truth)}
     if cfg.object_diameter is not None:
         stats = ObjectStats(
             **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
