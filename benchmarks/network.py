@@ -26,10 +26,10 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from cosinetrack.config import ModelConfig, TrainConfig
-from cosinetrack.loss import stacked_loss
-from cosinetrack.machine import autocast_bfloat16
+from cosinetrack.config.sections import ModelConfig, TrainConfig
 from cosinetrack.model import StackedHourglass, State
+from cosinetrack.model.device import autocast_bfloat16
+from cosinetrack.model.loss import stacked_loss
 
 REPO = Path(__file__).resolve().parents[1]
 

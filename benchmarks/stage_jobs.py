@@ -22,11 +22,11 @@ from typing import Any
 # Modules a stage imports before its clock starts: their import time is not the stage's.
 IMPORTS = {
     "simulate": ["cosinetrack.simulate"],
-    "preprocess": ["cosinetrack.preprocess"],
-    "infer": ["torch", "cosinetrack.infer"],
-    "cluster": ["hdbscan", "fast_hdbscan", "sklearn.cluster", "cosinetrack.cluster"],
-    "link": ["cosinetrack.link", "ctc_metrics.metrics"],
-    "baseline": ["cosinetrack.baseline"],
+    "preprocess": ["cosinetrack.stages.preprocess"],
+    "infer": ["torch", "cosinetrack.stages.infer"],
+    "cluster": ["hdbscan", "fast_hdbscan", "sklearn.cluster", "cosinetrack.stages.cluster"],
+    "link": ["cosinetrack.stages.link", "ctc_metrics.metrics"],
+    "baseline": ["cosinetrack.stages.baseline"],
     "network": ["torch", "cosinetrack.model"],
 }
 
@@ -48,7 +48,7 @@ def timed(call: Callable[[], Any]) -> float:
 
 def work_simulate(p: dict[str, Any]) -> dict[str, Any]:
     """Simulate one sequence (01) in CTC layout."""
-    from cosinetrack.config import SimConfig
+    from cosinetrack.config.sections import SimConfig
     from cosinetrack.simulate import run_simulate
 
     cfg = SimConfig(**p["sim"])
@@ -65,8 +65,8 @@ def work_simulate(p: dict[str, Any]) -> dict[str, Any]:
 
 def work_preprocess(p: dict[str, Any]) -> dict[str, Any]:
     """Normalise and resize the sequence into the prep store."""
-    from cosinetrack.config import PreprocessConfig
-    from cosinetrack.preprocess import run_preprocess
+    from cosinetrack.config.sections import PreprocessConfig
+    from cosinetrack.stages.preprocess import run_preprocess
 
     cfg = PreprocessConfig(**p["preprocess"])
     seconds = timed(lambda: run_preprocess(Path(p["root"]), "01", Path(p["prep"]), cfg))
@@ -78,8 +78,8 @@ def infer_flops(model_dir: Path, prep: Path, cfg: Any) -> tuple[float, int, str]
     import zarr
     from network import forward_flops
 
-    from cosinetrack.infer import TiledStream, training_clip, windows
-    from cosinetrack.trained import TrainedModel
+    from cosinetrack.model.folder import TrainedModel
+    from cosinetrack.stages.infer import TiledStream, training_clip, windows
 
     model = TrainedModel.from_folder(model_dir, "cpu")
     frames, height, width = zarr.open_group(prep, mode="r")["image"].shape
@@ -98,8 +98,8 @@ def work_infer(p: dict[str, Any]) -> dict[str, Any]:
     import torch
     from network import matmul_gflops
 
-    from cosinetrack.config import InferConfig
-    from cosinetrack.infer import run_infer
+    from cosinetrack.config.sections import InferConfig
+    from cosinetrack.stages.infer import run_infer
 
     cfg = InferConfig(**p["infer"])
     model, prep = Path(p["model"]), Path(p["prep"])
@@ -122,8 +122,8 @@ def work_cluster(p: dict[str, Any]) -> dict[str, Any]:
     """Cluster one chunk of pairs as one single-thread job; points and seconds from its store."""
     import zarr
 
-    from cosinetrack.cluster import run_cluster
-    from cosinetrack.config import ClusterConfig
+    from cosinetrack.config.sections import ClusterConfig
+    from cosinetrack.stages.cluster import run_cluster
 
     cfg = ClusterConfig(**{**p["cluster"], "chunk_pairs": p["chunk_pairs"]})
     chunk = Path(p["chunk_store"])
@@ -140,8 +140,8 @@ def work_cluster(p: dict[str, Any]) -> dict[str, Any]:
 
 def work_link(p: dict[str, Any]) -> dict[str, Any]:
     """Link the pair labels into the CTC result (masks resized to the original frames)."""
-    from cosinetrack.config import LinkConfig
-    from cosinetrack.link import run_link
+    from cosinetrack.config.sections import LinkConfig
+    from cosinetrack.stages.link import run_link
 
     cfg = LinkConfig(**p["link"])
     seconds = timed(lambda: run_link(Path(p["pairs"]), Path(p["prep"]), Path(p["res"]), cfg))
@@ -150,8 +150,8 @@ def work_link(p: dict[str, Any]) -> dict[str, Any]:
 
 def work_baseline(p: dict[str, Any]) -> dict[str, Any]:
     """The classical baseline on the raw sequence: threshold, watershed, the same linking."""
-    from cosinetrack.baseline import run_baseline
-    from cosinetrack.config import BaselineConfig, LinkConfig
+    from cosinetrack.config.sections import BaselineConfig, LinkConfig
+    from cosinetrack.stages.baseline import run_baseline
 
     base, link = BaselineConfig(**p["baseline"]), LinkConfig(**p["link"])
     seconds = timed(lambda: run_baseline(Path(p["root"]) / "01", Path(p["res"]), base, link))
@@ -163,9 +163,9 @@ def work_network(p: dict[str, Any]) -> dict[str, Any]:
     import torch
     from network import compiled_inference_seconds, forward_flops, inference_seconds, matmul_gflops
 
-    from cosinetrack.config import ModelConfig
+    from cosinetrack.config.sections import ModelConfig
     from cosinetrack.model import StackedHourglass
-    from cosinetrack.trained import TrainedModel
+    from cosinetrack.model.folder import TrainedModel
 
     torch.set_num_threads(p["threads"])
     if p.get("model"):
@@ -247,8 +247,8 @@ def run_cluster_jobs(payload: dict[str, Any], folder: Path, jobs: int) -> dict[s
     `cluster` rule has one thread; Snakemake runs as many chunks as it has cores). The stage's
     time is the longest job's, its memory the largest job's; the chunks are then gathered.
     """
-    from cosinetrack.cluster import run_gather_pairs
-    from cosinetrack.paths import chunk_count
+    from cosinetrack.dag.paths import chunk_count
+    from cosinetrack.stages.cluster import run_gather_pairs
 
     pairs = payload["frames"] - 1
     size = math.ceil(pairs / jobs)

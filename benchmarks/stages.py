@@ -109,7 +109,7 @@ def stage_settings(
     The model folder's chosen settings (settings.yaml, postprocess.yaml) come first, as in the
     workflow, where a key the config sets wins over them.
     """
-    from cosinetrack.adapt import read_settings
+    from cosinetrack.config.settings import read_settings
 
     raw = yaml.safe_load(path.read_text()) or {}
     settings: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
@@ -126,7 +126,7 @@ def stage_settings(
             raise SystemExit(f"--set {override}: expected section.key=value, section in {SECTIONS}")
         settings[section][name] = yaml.safe_load(value)
     # Validate now, not in a worker minutes later.
-    from cosinetrack import config
+    from cosinetrack.config import sections as config
 
     for section, cls in zip(
         SECTIONS,

@@ -26,8 +26,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cosinetrack import paths, realdata
-from cosinetrack.stillsim import quadrant_split
+from cosinetrack.dag import paths
+from cosinetrack.formats import public_data
+from cosinetrack.stills.simulate import quadrant_split
 
 logger = logging.getLogger("still_images")
 
@@ -39,7 +40,7 @@ def prepare(data: Path) -> Path:
     """The real image as a still-image dataset (quadrants in splits 01, 03, 02); made once."""
     stills = data / f"{NAME}-quadrants"
     if not stills.is_dir():
-        ctc_folder = realdata.prepare(NAME, data / NAME, REPO / "resources/cache")
+        ctc_folder = public_data.prepare(NAME, data / NAME, REPO / "resources/cache")
         partial = stills.with_name(stills.name + ".partial")
         quadrant_split(ctc_folder / "01", partial)
         partial.rename(stills)

@@ -26,11 +26,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cosinetrack import ctc
-from cosinetrack.baseline import run_baseline, segment_frame
-from cosinetrack.config import BaselineConfig, EvaluateConfig, LinkConfig, SimConfig
-from cosinetrack.evaluate import score
+from cosinetrack.config.sections import BaselineConfig, EvaluateConfig, LinkConfig, SimConfig
+from cosinetrack.formats import ctc, ctc_layout
 from cosinetrack.simulate import run_simulate
+from cosinetrack.stages.baseline import run_baseline, segment_frame
+from cosinetrack.stages.evaluate import score
 
 logger = logging.getLogger("tune_baseline")
 
@@ -126,7 +126,7 @@ def best_setting(table: pd.DataFrame) -> dict[str, Any]:
 
 def frame_seconds(root: Path, sequence: str, cfg: BaselineConfig) -> float:
     """Return the mean time to segment one frame of the sequence (reading excluded)."""
-    frames = [ctc.read_frame(path) for path in ctc.frame_paths(root / sequence)]
+    frames = [ctc.read_frame(path) for path in ctc_layout.frame_paths(root / sequence)]
     start = time.perf_counter()
     for image in frames:
         segment_frame(image, cfg)

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 import yaml
 
-from cosinetrack import ctc
+from cosinetrack.formats import ctc
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,13 @@ import tifffile
 import yaml
 from conftest import disk, write_ctc
 
-from cosinetrack import ctc, workflow
-from cosinetrack.adapt import (
+from cosinetrack.config.file import WorkflowConfig
+from cosinetrack.config.sections import AdaptConfig, ClusterConfig, SimConfig
+from cosinetrack.config.settings import stage_config, training_stops
+from cosinetrack.dag import targets
+from cosinetrack.formats import ctc
+from cosinetrack.simulate import run_simulate
+from cosinetrack.stages.adapt import (
     DEFAULT_DIAMETER,
     ObjectStats,
     choose_scale,
@@ -19,17 +24,10 @@ from cosinetrack.adapt import (
     measure_objects,
     resolve,
     run_adapt,
-    stage_config,
-    training_stops,
     validation_split,
 )
-from cosinetrack.config import AdaptConfig, ClusterConfig, SimConfig
-from cosinetrack.configfile import WorkflowConfig
-from cosinetrack.simulate import run_simulate
 
-DEFAULTS = workflow.stage_defaults(
-    WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
-)
+DEFAULTS = targets.stage_defaults(WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}}))
 ADAPT = AdaptConfig()
 
 
@@ -132,7 +130,7 @@ def test_crop_fits_small_frames_and_dense_data_keeps_more_instances() -> None:
 
 def test_a_value_set_in_the_config_wins_and_the_log_says_so(caplog) -> None:
     chosen = {"cluster": {"min_cluster_size": 40, "coordinate_factor": 0.005}}
-    with caplog.at_level(logging.INFO, logger="cosinetrack.adapt"):
+    with caplog.at_level(logging.INFO, logger="cosinetrack.stages.adapt"):
         values, sources = resolve(chosen, {"cluster": {"min_cluster_size": 12}})
     assert values == {"cluster": {"min_cluster_size": 12, "coordinate_factor": 0.005}}
     assert sources == {
@@ -223,7 +221,7 @@ def test_explicit_keys_are_what_the_user_wrote() -> None:
     cfg = WorkflowConfig.model_validate(
         {"datasets": {"d": {"path": "/"}}, "cluster": {"min_samples": 3}, "train": {"crop": 48}}
     )
-    explicit = workflow.explicit(cfg)
+    explicit = targets.explicit(cfg)
     assert explicit["cluster"] == {"min_samples": 3} and explicit["train"] == {"crop": 48}
     assert explicit["preprocess"] == {} and explicit["link"] == {}
 

@@ -7,10 +7,10 @@ import pytest
 from conftest import disk
 from pydantic import ValidationError
 
-from cosinetrack import ctc
-from cosinetrack.baseline import baseline_link, run_baseline, segment_frame
-from cosinetrack.config import BaselineConfig, EvaluateConfig, LinkConfig
-from cosinetrack.evaluate import score
+from cosinetrack.config.sections import BaselineConfig, EvaluateConfig, LinkConfig
+from cosinetrack.formats import ctc, ctc_layout
+from cosinetrack.stages.baseline import baseline_link, run_baseline, segment_frame
+from cosinetrack.stages.evaluate import score
 
 SHAPE = (48, 64)
 # Noise-free frames and no smoothing: the mask is exactly the drawn objects.
@@ -141,6 +141,6 @@ def test_defaults_track_the_sequence_exactly(two_cells: Path, tmp_path: Path) ->
 
 def test_missing_frame_is_an_error_naming_it(two_cells: Path, tmp_path: Path) -> None:
     (two_cells / "01" / "t002.tif").unlink()
-    with pytest.raises(ctc.CtcFormatError, match=r"t002\.tif not found"):
+    with pytest.raises(ctc_layout.CtcFormatError, match=r"t002\.tif not found"):
         run_baseline(two_cells / "01", tmp_path / "01_RES", BaselineConfig(), LinkConfig())
     assert not (tmp_path / "01_RES").exists()

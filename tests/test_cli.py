@@ -9,10 +9,11 @@ import yaml
 import zarr
 from conftest import two_cell_labels, write_ctc
 
-from cosinetrack import cli, ctc
-from cosinetrack.images import image_paths
-from cosinetrack.stillsim import simulate_images
-from cosinetrack.trained import TrainedModel
+from cosinetrack import cli
+from cosinetrack.formats import ctc
+from cosinetrack.model.folder import TrainedModel
+from cosinetrack.stills.dataset import image_paths
+from cosinetrack.stills.simulate import simulate_images
 
 CONFIG = {
     "datasets": {"own": {"path": "unused", "train": ["01"], "test": ["02"]}},

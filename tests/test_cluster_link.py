@@ -12,11 +12,11 @@ import tifffile
 import zarr
 from conftest import disk
 
-from cosinetrack import ctc
-from cosinetrack.cluster import run_cluster, run_gather_pairs
-from cosinetrack.config import ClusterConfig, LinkConfig
-from cosinetrack.link import drop_short_tracks, greedy_matches, run_link
-from cosinetrack.paths import chunk_count
+from cosinetrack.config.sections import ClusterConfig, LinkConfig
+from cosinetrack.dag.paths import chunk_count
+from cosinetrack.formats import ctc
+from cosinetrack.stages.cluster import run_cluster, run_gather_pairs
+from cosinetrack.stages.link import drop_short_tracks, greedy_matches, run_link
 
 SHAPE = (48, 64)
 DIM = 6
@@ -119,7 +119,7 @@ def test_division_at_the_frame_edge_finds_the_mother(tmp_path: Path) -> None:
 
 
 def test_iou_table_counts_overlaps_of_large_labels() -> None:
-    from cosinetrack.link import iou_table
+    from cosinetrack.stages.link import iou_table
 
     a = np.zeros((4, 8), np.int64)
     a[:, :4], a[:, 4:] = 70_000, 3
@@ -226,7 +226,7 @@ def test_short_parentless_tracks_are_dropped_unless_they_have_daughters() -> Non
 
 
 def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
-    from cosinetrack.cluster import assign_noise
+    from cosinetrack.stages.cluster import assign_noise
 
     features = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [0.2, 0.1], [4.8, 5.0]])
     labels = np.array([0, 0, 1, 1, -1, -1])
@@ -275,7 +275,7 @@ def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(
 
 
 def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> None:
-    from cosinetrack.cluster import grid_sample, spread_labels
+    from cosinetrack.stages.cluster import grid_sample, spread_labels
 
     mask = np.zeros((2, 4, 4), bool)
     mask[0, :, :2] = mask[1, :, 2:] = True  # left half in frame t, right half in t+1
@@ -288,7 +288,7 @@ def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> Non
 
 def tracked_table(tmp: Path, labels: np.ndarray, cfg: LinkConfig = LINK) -> list[list[int]]:
     """Link hand-made label frames (T, H, W), each matched to the last through itself."""
-    from cosinetrack.link import write_tracks
+    from cosinetrack.stages.link import write_tracks
 
     tracks = write_tracks(((f, f) for f in labels), tmp / "01_RES", labels.shape, cfg)
     return tracks.tolist()
@@ -345,8 +345,9 @@ def cache_files(folder: Path) -> dict[str, tuple[int, int]]:
 def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None:
     """After the warm-up job, clustering real pairs in a new process compiles nothing more."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    warm = "from cosinetrack.cluster import run_warm_up; from cosinetrack.config import "
-    warm += f"ClusterConfig; run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
+    warm = "from cosinetrack.stages.cluster import run_warm_up; "
+    warm += "from cosinetrack.config.sections import ClusterConfig; "
+    warm += f" run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
     subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
     record = json.loads((tmp_path / "ok.json").read_text())
     assert record["backend"] == "cosinetrack"
@@ -355,8 +356,9 @@ def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None
     assert any("knn_hdbscan" in name for name in compiled)
     # A cluster job: a pair of 16-D embeddings with three cells, in a process of its own.
     job = (
-        "import numpy as np; from cosinetrack.cluster import cluster_pair; "
-        "from cosinetrack.config import ClusterConfig; u = np.zeros((2, 16, 40, 40), np.float32); "
+        "import numpy as np; from cosinetrack.stages.cluster import cluster_pair; "
+        "from cosinetrack.config.sections import ClusterConfig; "
+        "u = np.zeros((2, 16, 40, 40), np.float32); "
         "u[:, 0] = 1; u[:, :, 5:15, 5:15] = 0; u[:, 1, 5:15, 5:15] = 1; u[:, 0, 20:30, 5:15] = 0; "
         "u[:, 2, 20:30, 5:15] = 1; u[:, 0, 5:15, 25:35] = 0; u[:, 3, 5:15, 25:35] = 1; "
         "u += np.random.default_rng(0).normal(0, 0.02, u.shape).astype(np.float32); "

@@ -4,9 +4,9 @@ from conftest import REPO
 from pydantic import ValidationError
 
 from cosinetrack import cli
-from cosinetrack.config import LinkConfig, TrainConfig
-from cosinetrack.configerrors import ConfigError, load_workflow_config, short_schema_error
-from cosinetrack.configfile import DatasetConfig, WorkflowConfig, json_schema
+from cosinetrack.config.errors import ConfigError, load_workflow_config, short_schema_error
+from cosinetrack.config.file import DatasetConfig, WorkflowConfig, json_schema
+from cosinetrack.config.sections import LinkConfig, TrainConfig
 
 
 def test_committed_schema_is_generated_from_the_models() -> None:
@@ -178,7 +178,7 @@ def test_bad_dataset_name_is_refused() -> None:
 
 
 def test_neighbour_graph_needs_a_graph_backend_and_enough_neighbours() -> None:
-    from cosinetrack.config import ClusterConfig
+    from cosinetrack.config.sections import ClusterConfig
 
     with pytest.raises(ValidationError, match=r"knn_graph \(8\) needs backend cosinetrack or"):
         ClusterConfig(backend="hdbscan")
@@ -198,7 +198,7 @@ def test_stage_configs_are_frozen() -> None:
 def test_gpu_jobs_follow_the_device(monkeypatch) -> None:
     from pathlib import Path
 
-    from cosinetrack.workflow import gpus
+    from cosinetrack.dag.targets import gpus
 
     assert gpus("cuda") == 1 and gpus("cpu") == 0
     monkeypatch.setattr(Path, "exists", lambda path: str(path) == "/dev/nvidiactl")
@@ -217,7 +217,7 @@ def test_shipped_config_holds_only_datasets() -> None:
 
 
 def test_every_pixel_valued_setting_names_its_unit() -> None:
-    from cosinetrack.adapt import AREAS, INVERSE_LENGTHS, LENGTHS
+    from cosinetrack.stages.adapt import AREAS, INVERSE_LENGTHS, LENGTHS
 
     for table in (LENGTHS, AREAS, INVERSE_LENGTHS, {"preprocess": ("sigma",), "train": ("crop",)}):
         for section, keys in table.items():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from cosinetrack import ctc
-from cosinetrack.ctc import CtcFormatError
+from cosinetrack.formats import ctc, ctc_layout
+from cosinetrack.formats.ctc_layout import CtcFormatError
 
 
 def test_frame_paths_accepts_three_and_four_digits(tmp_path: Path) -> None:
@@ -14,7 +14,7 @@ def test_frame_paths_accepts_three_and_four_digits(tmp_path: Path) -> None:
         folder.mkdir()
         for t in range(3):
             tifffile.imwrite(folder / f"t{t:0{digits}d}.tif", np.zeros((4, 5), np.uint16))
-        assert [p.name for p in ctc.frame_paths(folder)] == [
+        assert [p.name for p in ctc_layout.frame_paths(folder)] == [
             f"t{t:0{digits}d}.tif" for t in range(3)
         ]
 
@@ -22,13 +22,13 @@ def test_frame_paths_accepts_three_and_four_digits(tmp_path: Path) -> None:
 def test_missing_frame_is_named(two_cells: Path) -> None:
     (two_cells / "01" / "t002.tif").unlink()
     with pytest.raises(CtcFormatError, match=r"frame 2 is missing \(t002\.tif"):
-        ctc.frame_paths(two_cells / "01")
+        ctc_layout.frame_paths(two_cells / "01")
 
 
 def test_unreadable_frame_is_named(two_cells: Path) -> None:
     (two_cells / "01" / "t001.tif").write_bytes(b"not a tiff")
     with pytest.raises(CtcFormatError, match=r"t001\.tif: unreadable TIFF"):
-        ctc.check_shapes(ctc.frame_paths(two_cells / "01"))
+        ctc.check_shapes(ctc_layout.frame_paths(two_cells / "01"))
 
 
 def test_frame_of_other_shape_is_named(two_cells: Path) -> None:
@@ -36,7 +36,7 @@ def test_frame_of_other_shape_is_named(two_cells: Path) -> None:
     with pytest.raises(
         CtcFormatError, match=r"t003\.tif: shape \(10, 10\) differs from \(48, 64\)"
     ):
-        ctc.check_shapes(ctc.frame_paths(two_cells / "01"))
+        ctc.check_shapes(ctc_layout.frame_paths(two_cells / "01"))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from importlib import metadata
 from conftest import REPO
 from test_envs import canonical, lock
 
-from cosinetrack.provenance import provenance
+from cosinetrack.dag.provenance import provenance
 
 SOURCE = REPO / "src" / "cosinetrack"
 

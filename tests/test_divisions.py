@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from cosinetrack.divisions import undo_short_divisions
-from cosinetrack.store import frame_array
+from cosinetrack.algorithms.divisions import undo_short_divisions
+from cosinetrack.formats.store import frame_array
 
 SHAPE = (20, 30)
 

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 from conftest import two_cell_labels, write_ctc
 
-from cosinetrack import ctc, evaluate, report
-from cosinetrack.config import EvaluateConfig
+from cosinetrack import report
+from cosinetrack.config.sections import EvaluateConfig
+from cosinetrack.formats import ctc
+from cosinetrack.stages import evaluate
 
 TRACKS = np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
 WITHOUT_SEG = {"SEG", "OP_CSB", "OP_CTB"}
@@ -37,7 +39,7 @@ def test_scoring_without_seg_gives_every_other_metric(
     res, with_seg, without_seg = perfect
     full = evaluate.score(res, with_seg, EvaluateConfig())
     assert WITHOUT_SEG <= full.keys()
-    with caplog.at_level(logging.INFO, logger="cosinetrack.evaluate"):
+    with caplog.at_level(logging.INFO, logger="cosinetrack.stages.evaluate"):
         scores = evaluate.score(res, without_seg, EvaluateConfig())
     assert scores.keys() == full.keys() - WITHOUT_SEG
     assert scores == {key: full[key] for key in scores}

@@ -10,11 +10,12 @@ from geff.core_io import read_to_memory
 from geff.validate.data import ValidationConfig
 from skimage.measure import regionprops
 
-from cosinetrack import cli, ctc
-from cosinetrack import export as export_module
-from cosinetrack.config import SimConfig
-from cosinetrack.export import OBJECT_COLUMNS, run_export
+from cosinetrack import cli
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.formats import ctc, ctc_layout
 from cosinetrack.simulate import run_simulate, write_ground_truth_result
+from cosinetrack.stages import export as export_stage
+from cosinetrack.stages.export import OBJECT_COLUMNS, run_export
 
 ALL_CHECKS = ValidationConfig(graph=True, tracklet=True, lineage=True)
 
@@ -155,7 +156,7 @@ def test_invalid_result_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
     res = division_result(tmp_path / "01_RES")
     (res / "res_track.txt").write_text("1 0 1 0\n2 2 3 1\n3 2 3 1\n")  # track 4 left out
     out = tmp_path / "out"
-    with pytest.raises(ctc.CtcFormatError, match="label 4 is not in the track table"):
+    with pytest.raises(ctc_layout.CtcFormatError, match="label 4 is not in the track table"):
         export(res, out)
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -187,7 +188,7 @@ def test_failed_writes_leave_neither_output_nor_partial(
         (Path(store) / "nodes").mkdir(parents=True)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export_module, "write_arrays", half_written_geff)
+    monkeypatch.setattr(export_stage, "write_arrays", half_written_geff)
     with pytest.raises(RuntimeError, match="disk full"):
         export(res, out)
     assert list(out.iterdir()) == []

@@ -38,8 +38,8 @@ import pytest
 import torch
 from conftest import REPO, TINY, snakemake, write_config
 
-from cosinetrack import paths
-from cosinetrack.store import scratch_folder
+from cosinetrack.dag import paths
+from cosinetrack.formats.atomic import scratch_folder
 
 # Every rule of a time-lapse run (the default target's jobs); each is interrupted once.
 STAGES = {

@@ -11,10 +11,10 @@ import pytest
 import torch
 from test_learning import FRAMES, MODEL, TRAIN, two_touching_cells
 
-from cosinetrack.clips import TrainingSequence
-from cosinetrack.config import InferConfig
-from cosinetrack.infer import TiledStream
-from cosinetrack.train import Trainer
+from cosinetrack.config.sections import InferConfig
+from cosinetrack.model.clips import TrainingSequence
+from cosinetrack.stages.infer import TiledStream
+from cosinetrack.stages.train import Trainer
 
 pytestmark = [
     pytest.mark.gpu,

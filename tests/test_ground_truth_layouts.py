@@ -14,7 +14,7 @@ import yaml
 import zarr
 from conftest import TINY, snakemake, write_config
 
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
 from cosinetrack.simulate import run_simulate
 
 SIM = SimConfig(height=64, width=64, frames=6, radius=6, seed=3)

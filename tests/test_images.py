@@ -8,14 +8,20 @@ import tifffile
 import torch
 import yaml
 
-from cosinetrack import images
-from cosinetrack import workflow as wf
-from cosinetrack.adapt import run_adapt
-from cosinetrack.config import AdaptConfig, BaselineConfig, ClusterConfig, ModelConfig, TrainConfig
-from cosinetrack.configfile import DatasetConfig, WorkflowConfig
+from cosinetrack.config.file import DatasetConfig, WorkflowConfig
+from cosinetrack.config.sections import (
+    AdaptConfig,
+    BaselineConfig,
+    ClusterConfig,
+    ModelConfig,
+    TrainConfig,
+)
+from cosinetrack.dag import targets as wf
 from cosinetrack.model import StackedHourglass
-from cosinetrack.stills import cluster_image, still_configs
-from cosinetrack.stillsim import quadrant_split, simulate_images
+from cosinetrack.stills import dataset, layout
+from cosinetrack.stills.dataset import run_images_adapt
+from cosinetrack.stills.method import cluster_image, still_configs
+from cosinetrack.stills.simulate import quadrant_split, simulate_images
 
 
 @pytest.fixture
@@ -26,45 +32,45 @@ def stills(tmp_path: Path) -> Path:
 
 
 def test_simulated_layout_and_masks(stills: Path) -> None:
-    paths = images.image_paths(stills, "01")
+    paths = layout.image_paths(stills, "01")
     assert [p.name for p in paths] == ["img000.tif", "img001.tif", "img002.tif", "img003.tif"]
-    mask = images.read_mask(paths[0], (64, 64))
+    mask = dataset.read_mask(paths[0], (64, 64))
     assert mask.dtype == np.uint16 and mask.max() == len(np.unique(mask)) - 1 > 3
 
 
 def test_missing_mask_names_the_image(stills: Path) -> None:
     (stills / "01/masks/img002.tif").unlink()
     with pytest.raises(ValueError, match=r"img002\.tif: no mask .*masks/img002\.tif"):
-        images.check_images_dataset("s", stills, ["01"], [], ["02"])
+        layout.check_images_dataset("s", stills, ["01"], [], ["02"])
     with pytest.raises(ValueError, match=r"img002\.tif: no mask"):
-        images.read_mask(stills / "01/images/img002.tif", (64, 64))
+        dataset.read_mask(stills / "01/images/img002.tif", (64, 64))
 
 
 def test_non_integer_mask_names_the_file(stills: Path) -> None:
     tifffile.imwrite(stills / "01/masks/img001.tif", np.zeros((64, 64), np.float32))
     with pytest.raises(ValueError, match=r"masks/img001\.tif: label masks must be integer"):
-        images.read_mask(stills / "01/images/img001.tif", (64, 64))
+        dataset.read_mask(stills / "01/images/img001.tif", (64, 64))
 
 
 def test_three_d_image_names_the_file(stills: Path) -> None:
     tifffile.imwrite(stills / "01/images/img000.tif", np.zeros((3, 64, 64), np.uint16))
     with pytest.raises(ValueError, match=r"images/img000\.tif: frame has shape \(3, 64, 64\)"):
-        images.read_image(stills / "01/images/img000.tif")
+        dataset.read_image(stills / "01/images/img000.tif")
 
 
 def test_mask_of_other_shape_and_missing_split(stills: Path) -> None:
     with pytest.raises(ValueError, match=r"masks/img000\.tif: mask of shape \(64, 64\)"):
-        images.read_mask(stills / "01/images/img000.tif", (32, 64))
+        dataset.read_mask(stills / "01/images/img000.tif", (32, 64))
     with pytest.raises(ValueError, match=r"03/images: image folder of split 03 not found"):
-        images.image_paths(stills, "03")
+        layout.image_paths(stills, "03")
 
 
 def test_held_back_images() -> None:
     paths = [Path(f"{i}.tif") for i in range(6)]
-    assert images.held_back(paths, AdaptConfig(), "01") == paths[-1:]  # 20% of 6, at least one
-    assert images.held_back(paths, AdaptConfig(tune=False), "01") == []
+    assert dataset.held_back(paths, AdaptConfig(), "01") == paths[-1:]  # 20% of 6, at least one
+    assert dataset.held_back(paths, AdaptConfig(tune=False), "01") == []
     with pytest.raises(ValueError, match="training split 01 has 1 image"):
-        images.held_back(paths[:1], AdaptConfig(), "01")
+        dataset.held_back(paths[:1], AdaptConfig(), "01")
 
 
 def test_images_dataset_config(stills: Path) -> None:
@@ -116,9 +122,9 @@ def test_cluster_one_frame() -> None:
 
 def test_baseline_writes_one_label_image_per_image(stills: Path, tmp_path: Path) -> None:
     out = tmp_path / "baseline"
-    images.run_images_baseline(stills, "01", out, BaselineConfig(block_size=31, min_distance=3))
+    dataset.run_images_baseline(stills, "01", out, BaselineConfig(block_size=31, min_distance=3))
     written = sorted(p.name for p in out.iterdir())
-    assert written == [p.name for p in images.image_paths(stills, "01")]
+    assert written == [p.name for p in layout.image_paths(stills, "01")]
     labels = tifffile.imread(out / "img000.tif")
     assert labels.dtype == np.uint16 and labels.shape == (64, 64) and labels.max() > 3
 
@@ -126,11 +132,11 @@ def test_baseline_writes_one_label_image_per_image(stills: Path, tmp_path: Path)
 def test_adapt_names_held_back_image_and_measures_the_rest(stills: Path, tmp_path: Path) -> None:
     defaults = wf.stage_defaults(WorkflowConfig(datasets={"s": {"simulate": {}}}))
     out = tmp_path / "settings.yaml"
-    run_adapt(stills, ["01"], [], defaults, {}, AdaptConfig(), out, kind="images")
+    run_images_adapt(stills, ["01"], [], defaults, {}, AdaptConfig(), out)
     record = yaml.safe_load(out.read_text())
     assert record["validation"] == {"01": ["img003.tif"]}
     assert record["measured"]["frames"] == 3 and record["measured"]["source"] == "masks"
-    assert images.training_images(stills, ["01"], record)[-1].name == "img002.tif"
+    assert dataset.training_images(stills, ["01"], record)[-1].name == "img002.tif"
 
 
 def test_quadrant_split(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import tifffile
 import yaml
 from conftest import snakemake, write_config
 
-from cosinetrack.images import image_paths, read_mask
-from cosinetrack.imagescore import count_image
-from cosinetrack.stillsim import simulate_images
-from cosinetrack.trained import TrainedModel
+from cosinetrack.model.folder import TrainedModel
+from cosinetrack.stills.dataset import image_paths, read_mask
+from cosinetrack.stills.scores import count_image
+from cosinetrack.stills.simulate import simulate_images
 
 # Toy sizes: a 2-level network trained for 3 iterations, so the run takes seconds, not minutes.
 CONFIG = {

@@ -9,8 +9,8 @@ import tifffile
 from ctc_metrics.metrics import seg as ctc_seg
 from ctc_metrics.utils.representations import match as ctc_match
 
-from cosinetrack.imagescore import Counts, count_image, overlap_table, run_images_evaluate
-from cosinetrack.stillsim import write_pair
+from cosinetrack.stills.scores import Counts, count_image, overlap_table, run_images_evaluate
+from cosinetrack.stills.simulate import write_pair
 
 
 def squares() -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 import zarr
 
-from cosinetrack.config import InferConfig, ModelConfig
-from cosinetrack.infer import Span, TiledStream, Window, run_infer, tile_spans, windows
+from cosinetrack.config.sections import InferConfig, ModelConfig
 from cosinetrack.model import StackedHourglass
-from cosinetrack.trained import TrainedModel
+from cosinetrack.model.folder import TrainedModel
+from cosinetrack.stages.infer import Span, TiledStream, Window, run_infer, tile_spans, windows
 
 MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4, norm="none")
 

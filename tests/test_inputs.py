@@ -1,6 +1,6 @@
 """Rules depend on the files they read of a dataset's folder, not on the folder.
 
-The input functions of `cosinetrack.workflow` list a sequence's frames, ground truth (TRA masks,
+The input functions of `cosinetrack.dag.targets` list a sequence's frames, ground truth (TRA masks,
 track table, SEG masks) and silver truth (ST SEG masks), or a still-image split's images and
 masks, per rule. A real run on a user's CTC folder then shows what that buys: editing a mask or
 the track table of the training sequence reruns fitting, an unrelated file reruns nothing. The
@@ -22,10 +22,11 @@ import pytest
 import tifffile
 from conftest import TINY, snakemake, two_cell_labels, write_config, write_ctc
 
-from cosinetrack import images, paths
-from cosinetrack import workflow as wf
-from cosinetrack.configfile import DatasetConfig
-from cosinetrack.stillsim import simulate_images
+from cosinetrack.config.file import DatasetConfig
+from cosinetrack.dag import paths
+from cosinetrack.dag import targets as wf
+from cosinetrack.stills import layout
+from cosinetrack.stills.simulate import simulate_images
 
 TRACKS = np.array([[1, 0, 4, 0], [2, 1, 4, 0]])
 FITTING = {"adapt", "preprocess", "train", "select"}
@@ -112,7 +113,7 @@ def test_still_image_rules_read_their_splits(tmp_path: Path) -> None:
         "03/images/img003.tif",
         "03/masks/img003.tif",
     ]
-    assert wf.IMAGE_SUFFIXES == images.SUFFIXES
+    assert wf.IMAGE_SUFFIXES == layout.SUFFIXES
 
 
 @pytest.fixture(scope="module")

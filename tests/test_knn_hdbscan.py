@@ -1,4 +1,4 @@
-"""cosinetrack.knn_hdbscan against fast_hdbscan, the library whose clustering it reproduces."""
+"""cosinetrack.algorithms.knn_hdbscan against fast_hdbscan, whose clustering it reproduces."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fast_hdbscan import HDBSCAN
 
-from cosinetrack.knn_hdbscan import hdbscan
+from cosinetrack.algorithms.knn_hdbscan import hdbscan
 
 
 def partition(labels: np.ndarray) -> set[frozenset[int]]:

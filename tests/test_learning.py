@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cosinetrack import ctc
-from cosinetrack.clips import TrainingSequence, renumber
-from cosinetrack.cluster import cluster_pair
-from cosinetrack.config import ClusterConfig, LinkConfig, ModelConfig, TrainConfig
-from cosinetrack.link import write_tracks
-from cosinetrack.loss import stacked_loss
-from cosinetrack.neighbours import neighbour_matrix
-from cosinetrack.train import Trainer, background_direction
+from cosinetrack.config.sections import ClusterConfig, LinkConfig, ModelConfig, TrainConfig
+from cosinetrack.formats import ctc
+from cosinetrack.model.clips import TrainingSequence, renumber
+from cosinetrack.model.loss import stacked_loss
+from cosinetrack.model.neighbours import neighbour_matrix
+from cosinetrack.stages.cluster import cluster_pair
+from cosinetrack.stages.link import write_tracks
+from cosinetrack.stages.train import Trainer, background_direction
 
 FRAMES, SHAPE = 4, (32, 32)
 MODEL = ModelConfig(levels=3, filters=8, embedding_dim=4, stacks=1)

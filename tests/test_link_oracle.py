@@ -15,13 +15,13 @@ import pytest
 import zarr
 from conftest import disk, write_ctc
 
-from cosinetrack import ctc
-from cosinetrack.config import EvaluateConfig, LinkConfig, PreprocessConfig, SimConfig
-from cosinetrack.evaluate import score
-from cosinetrack.link import run_link
-from cosinetrack.preprocess import run_preprocess
-from cosinetrack.resample import resize_labels
+from cosinetrack.algorithms.resample import resize_labels
+from cosinetrack.config.sections import EvaluateConfig, LinkConfig, PreprocessConfig, SimConfig
+from cosinetrack.formats import ctc
 from cosinetrack.simulate import run_simulate
+from cosinetrack.stages.evaluate import score
+from cosinetrack.stages.link import run_link
+from cosinetrack.stages.preprocess import run_preprocess
 
 DEFAULT = SimConfig(frames=20, sequences=1)  # the default data, on 20 of its 40 frames
 # Many divisions, and long enough for full cell cycles (CCA) and one-frame tracks at both ends.

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from cosinetrack.loss import cosine_embedding_loss, stacked_loss
-from cosinetrack.neighbours import neighbour_matrix
+from cosinetrack.model.loss import cosine_embedding_loss, stacked_loss
+from cosinetrack.model.neighbours import neighbour_matrix
 
 
 def scene(k: int = 2, t: int = 2, size: int = 12) -> torch.Tensor:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from cosinetrack.config import ModelConfig
+from cosinetrack.config.sections import ModelConfig
 from cosinetrack.model import ConvGRU, StackedHourglass, State
 
 REPO = Path(__file__).resolve().parents[1]

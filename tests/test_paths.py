@@ -1,4 +1,4 @@
-"""Every path the workflow writes comes from one template of cosinetrack.paths.
+"""Every path the workflow writes comes from one template of cosinetrack.dag.paths.
 
 A dry run of the whole workflow (every job forced) on a config with every kind of dataset (a
 simulated time-lapse, a user's CTC folder, a folder of still images) lists each job's rule,
@@ -16,10 +16,10 @@ import pytest
 import yaml
 from conftest import TINY, snakemake, two_cell_labels, write_config, write_ctc
 
-from cosinetrack import paths
-from cosinetrack import workflow as wf
-from cosinetrack.configfile import WorkflowConfig
-from cosinetrack.stillsim import simulate_images
+from cosinetrack.config.file import WorkflowConfig
+from cosinetrack.dag import paths
+from cosinetrack.dag import targets as wf
+from cosinetrack.stills.simulate import simulate_images
 
 
 def templates() -> set[str]:
@@ -153,7 +153,7 @@ def test_snakemake_start_imports_no_numerics() -> None:
     import subprocess
     import sys
 
-    code = "import sys, cosinetrack.workflow; print(sorted(set(sys.modules) & {m!r}))".format(
+    code = "import sys, cosinetrack.dag.targets; print(sorted(set(sys.modules) & {m!r}))".format(
         m={"numba", "zarr", "torch", "tifffile", "skimage", "numpy", "scipy"}
     )
     result = subprocess.run(

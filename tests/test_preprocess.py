@@ -6,8 +6,8 @@ import tifffile
 import zarr
 from scipy import ndimage
 
-from cosinetrack.config import PreprocessConfig
-from cosinetrack.preprocess import merge_ground_truth, normalise, run_preprocess
+from cosinetrack.config.sections import PreprocessConfig
+from cosinetrack.stages.preprocess import merge_ground_truth, normalise, run_preprocess
 
 
 def test_normalise_maps_quantiles_to_minus_one_and_one() -> None:

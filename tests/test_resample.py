@@ -3,7 +3,7 @@ import pytest
 from conftest import disk
 from skimage.transform import resize
 
-from cosinetrack.resample import (
+from cosinetrack.algorithms.resample import (
     follow_foreground,
     resize_image,
     resize_labels,

@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosinetrack import workflow
-from cosinetrack.adapt import run_adapt
-from cosinetrack.config import (
+from cosinetrack.config.file import WorkflowConfig
+from cosinetrack.config.sections import (
     AdaptConfig,
     ClusterConfig,
     LinkConfig,
@@ -16,11 +15,12 @@ from cosinetrack.config import (
     PreprocessConfig,
     TrainConfig,
 )
-from cosinetrack.configfile import WorkflowConfig
-from cosinetrack.preprocess import run_preprocess
-from cosinetrack.select import Choosing, cluster_options, grid, link_options, run_select
-from cosinetrack.train import run_train
-from cosinetrack.trained import TrainedModel
+from cosinetrack.dag import targets
+from cosinetrack.model.folder import TrainedModel
+from cosinetrack.stages.adapt import run_adapt
+from cosinetrack.stages.preprocess import run_preprocess
+from cosinetrack.stages.select import Choosing, cluster_options, grid, link_options, run_select
+from cosinetrack.stages.train import run_train
 
 MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
 TRAIN = TrainConfig(iterations=4, crop=32, clip_frames=2, log_every=2, candidates=[0.5, 1.0])
@@ -51,7 +51,7 @@ def test_options_surround_the_current_values() -> None:
 def trained(two_cells: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     """Settings, a preprocessed store and a training folder (two candidates) of `two_cells`."""
     cfg = WorkflowConfig.model_validate({"datasets": {"own": {"path": str(two_cells)}}})
-    defaults = {**workflow.stage_defaults(cfg), "train": TRAIN.model_dump()}
+    defaults = {**targets.stage_defaults(cfg), "train": TRAIN.model_dump()}
     settings = tmp_path / "model" / "settings.yaml"
     run_adapt(two_cells, ["01"], [], defaults, {}, AdaptConfig(), settings)
     store = tmp_path / "prep" / "01.zarr"
@@ -65,7 +65,7 @@ def test_select_scores_every_candidate_and_setting(
 ) -> None:
     settings, store, train_dir = trained
     assert yaml.safe_load(settings.read_text())["validation"]["held_back"] == {"01": [2, 4]}
-    params = workflow.stage_defaults(
+    params = targets.stage_defaults(
         WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
     )
     out = tmp_path / "model"
@@ -110,7 +110,7 @@ def test_without_tuning_the_final_weights_and_derived_settings_are_kept(
     two_cells: Path, trained, tmp_path: Path
 ) -> None:
     settings, store, train_dir = trained
-    params = workflow.stage_defaults(
+    params = targets.stage_defaults(
         WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}})
     )
     out = tmp_path / "untuned"

@@ -11,8 +11,9 @@ from ctc_metrics import evaluate_sequence
 from scipy import ndimage as ndi
 from skimage import feature, filters, segmentation
 
-from cosinetrack import ctc, simulate
-from cosinetrack.config import SimConfig
+from cosinetrack import simulate
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.formats import ctc, ctc_layout
 
 DEFAULT = SimConfig(sequences=1)
 SMALL = SimConfig(height=64, width=96, frames=6, sequences=2, radius=6.0, seed=3)
@@ -161,7 +162,7 @@ def test_ground_truth_is_consistent_and_seg_is_sparse_and_relabelled(
     dataset: Path, masks: list[np.ndarray]
 ) -> None:
     gt = ctc.read_ground_truth(dataset / "01_GT", DEFAULT.frames)
-    raw = ctc.frame_paths(dataset / "01")
+    raw = ctc_layout.frame_paths(dataset / "01")
     assert len(raw) == DEFAULT.frames
     assert ctc.check_shapes(raw) == (256, 256)
     assert ctc.read_frame(raw[0]).dtype == np.uint16
@@ -213,7 +214,7 @@ def test_ground_truth_as_result_scores_perfectly(dataset: Path, tmp_path: Path) 
 
 def test_naive_watershed_does_not_solve_the_data(dataset: Path, tmp_path: Path) -> None:
     masks, rows, offset = [], [], 0
-    for t, image in enumerate(ctc.iter_frames(ctc.frame_paths(dataset / "01"))):
+    for t, image in enumerate(ctc.iter_frames(ctc_layout.frame_paths(dataset / "01"))):
         labels = naive_watershed(image)
         ids = np.unique(labels)[1:]
         masks.append(np.where(labels > 0, labels + offset, 0))

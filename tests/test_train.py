@@ -6,12 +6,12 @@ import pytest
 import torch
 import zarr
 
-from cosinetrack.clips import open_training_sequence, renumber, sample_clip
-from cosinetrack.config import ModelConfig, PreprocessConfig, TrainConfig
-from cosinetrack.machine import choose_device
-from cosinetrack.preprocess import run_preprocess
-from cosinetrack.train import Trainer, run_train, usable_threads
-from cosinetrack.trained import TrainedModel
+from cosinetrack.config.sections import ModelConfig, PreprocessConfig, TrainConfig
+from cosinetrack.model.clips import open_training_sequence, renumber, sample_clip
+from cosinetrack.model.device import choose_device
+from cosinetrack.model.folder import TrainedModel
+from cosinetrack.stages.preprocess import run_preprocess
+from cosinetrack.stages.train import Trainer, run_train, usable_threads
 
 MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
 TRAIN = TrainConfig(iterations=4, crop=32, clip_frames=3, log_every=2, checkpoint_every=2)

@@ -14,11 +14,11 @@ from conftest import REPO, TINY, ctc_results, snakemake, two_cell_labels, write_
 from geff.core_io import read_to_memory
 from test_export import ALL_CHECKS, lineage_from_geff
 
-from cosinetrack import ctc
-from cosinetrack import workflow as wf
-from cosinetrack.configfile import WorkflowConfig
-from cosinetrack.resample import scaled_shape
-from cosinetrack.trained import TrainedModel
+from cosinetrack.algorithms.resample import scaled_shape
+from cosinetrack.config.file import WorkflowConfig
+from cosinetrack.dag import targets as wf
+from cosinetrack.formats import ctc, ctc_layout
+from cosinetrack.model.folder import TrainedModel
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_simulated_dataset_in_ctc_layout(tiny_run: Path) -> None:
     root = tiny_run / "resources/datasets/tiny"
-    assert len(ctc.frame_paths(root / "01")) == 6
+    assert len(ctc_layout.frame_paths(root / "01")) == 6
     gt = ctc.read_ground_truth(root / "02_GT", 6)
     assert 0 in gt.seg and len(gt.tracks) > 0
 

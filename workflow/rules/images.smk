@@ -20,10 +20,8 @@ rule images_adapt:
         explicit=EXPLICIT,
         train=train_sequences,
         validation=validation_sequences,
-        kind="images",
-        ground_truth=ground_truth_choice,
     script:
-        "../scripts/adapt.py"
+        "../scripts/images_adapt.py"
 
 
 rule images_train:

@@ -1,10 +1,10 @@
-"""Rule adapter: measure a dataset's training GT (time-lapse or still images), choose settings."""
+"""Rule adapter: measure a time-lapse dataset's training GT, choose its settings."""
 
 from pathlib import Path
 
-from cosinetrack.adapt import run_adapt
-from cosinetrack.config import AdaptConfig
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import AdaptConfig
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.adapt import run_adapt
 
 with log_to(snakemake.log[0]):
     run_adapt(
@@ -15,6 +15,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.explicit,
         AdaptConfig(**snakemake.params.adapt),
         Path(snakemake.output[0]),
-        kind=snakemake.params.kind,
         ground_truth=snakemake.params.ground_truth,
     )

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.baseline import run_baseline
-from cosinetrack.config import BaselineConfig, LinkConfig
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import BaselineConfig, LinkConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.baseline import run_baseline
 
 with log_to(snakemake.log[0]):
     run_baseline(

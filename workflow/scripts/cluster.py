@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.cluster import run_cluster
-from cosinetrack.config import ClusterConfig
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import ClusterConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.cluster import run_cluster
 
 with log_to(snakemake.log[0]):
     run_cluster(

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from cosinetrack.config import EvaluateConfig
-from cosinetrack.evaluate import run_evaluate
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import EvaluateConfig
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.evaluate import run_evaluate
 
 with log_to(snakemake.log[0]):
     run_evaluate(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cosinetrack.export import run_export
-from cosinetrack.logs import log_to
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.export import run_export
 
 with log_to(snakemake.log[0]):
     run_export(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from cosinetrack.logs import log_to
+from cosinetrack.dag.logs import log_to
 from cosinetrack.report import lineage_plot, overlay_animation
 
 with log_to(snakemake.log[0]):

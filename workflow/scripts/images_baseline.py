@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.config import BaselineConfig
-from cosinetrack.images import run_images_baseline
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import BaselineConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stills.dataset import run_images_baseline
 
 with log_to(snakemake.log[0]):
     run_images_baseline(

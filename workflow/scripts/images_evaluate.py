@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cosinetrack.imagescore import run_images_evaluate
-from cosinetrack.logs import log_to
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stills.scores import run_images_evaluate
 
 with log_to(snakemake.log[0]):
     run_images_evaluate(

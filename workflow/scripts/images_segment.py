@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.config import ClusterConfig, InferConfig, PreprocessConfig
-from cosinetrack.logs import log_to
-from cosinetrack.stills import run_images_segment
+from cosinetrack.config.sections import ClusterConfig, InferConfig, PreprocessConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stills.method import run_images_segment
 
 settings = [Path(snakemake.input.settings)]
 chosen = [*settings, Path(snakemake.input.postprocess)]

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from cosinetrack.logs import log_to
-from cosinetrack.select import Choosing
-from cosinetrack.stills import run_images_select
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.select import Choosing
+from cosinetrack.stills.method import run_images_select
 
 with log_to(snakemake.log[0]):
     run_images_select(

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.config import ModelConfig, PreprocessConfig, TrainConfig
-from cosinetrack.logs import log_to
-from cosinetrack.stills import run_images_train
+from cosinetrack.config.sections import ModelConfig, PreprocessConfig, TrainConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stills.method import run_images_train
 
 settings = [Path(snakemake.input.settings)]
 explicit = snakemake.params.explicit

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from cosinetrack.config import InferConfig
-from cosinetrack.infer import run_infer
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import InferConfig
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.infer import run_infer
 
 with log_to(snakemake.log[0]):
     run_infer(

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.config import LinkConfig
-from cosinetrack.link import run_link
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import LinkConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.link import run_link
 
 with log_to(snakemake.log[0]):
     run_link(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cosinetrack.evaluate import run_gather_metrics
-from cosinetrack.logs import log_to
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.evaluate import run_gather_metrics
 
 with log_to(snakemake.log[0]):
     run_gather_metrics(

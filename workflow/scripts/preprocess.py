@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config
-from cosinetrack.config import PreprocessConfig
-from cosinetrack.logs import log_to
-from cosinetrack.preprocess import run_preprocess
+from cosinetrack.config.sections import PreprocessConfig
+from cosinetrack.config.settings import stage_config
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.preprocess import run_preprocess
 
 with log_to(snakemake.log[0]):
     run_preprocess(

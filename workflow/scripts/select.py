@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cosinetrack.logs import log_to
-from cosinetrack.select import Choosing, run_select
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.select import Choosing, run_select
 
 with log_to(snakemake.log[0]):
     run_select(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from cosinetrack.config import SimConfig
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.dag.logs import log_to
 from cosinetrack.simulate import run_simulate
 
 with log_to(snakemake.log[0]):

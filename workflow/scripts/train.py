@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cosinetrack.adapt import stage_config, training_stops
-from cosinetrack.config import ModelConfig, TrainConfig
-from cosinetrack.logs import log_to
-from cosinetrack.train import run_train
+from cosinetrack.config.sections import ModelConfig, TrainConfig
+from cosinetrack.config.settings import stage_config, training_stops
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.train import run_train
 
 settings = [Path(snakemake.input.settings)]
 with log_to(snakemake.log[0]):

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from cosinetrack.cluster import run_warm_up
-from cosinetrack.config import ClusterConfig
-from cosinetrack.logs import log_to
+from cosinetrack.config.sections import ClusterConfig
+from cosinetrack.dag.logs import log_to
+from cosinetrack.stages.cluster import run_warm_up
 
 with log_to(snakemake.log[0]):
     run_warm_up(ClusterConfig(**snakemake.params.cluster), Path(snakemake.output[0]))

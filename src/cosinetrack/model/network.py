@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cosinetrack.config import ModelConfig
+from cosinetrack.config.sections import ModelConfig
 from cosinetrack.model.hourglass import Hourglass
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosinetrack import ctc
+from cosinetrack.formats import ctc
 from cosinetrack.report.colours import track_colours
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cosinetrack import ctc
+from cosinetrack.formats import ctc, ctc_layout
 from cosinetrack.report.colours import track_colours
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def overlay_animation(
     """
     if max_frames < 1 or scale < 1:
         raise ValueError(f"max_frames ({max_frames}) and scale ({scale}) must be at least 1")
-    raw_paths = ctc.frame_paths(Path(sequence_dir))
+    raw_paths = ctc_layout.frame_paths(Path(sequence_dir))
     mask_paths = ctc.result_masks(Path(res_dir))
     if len(raw_paths) != len(mask_paths):
         raise ValueError(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosinetrack.config import ALL_METRICS
+from cosinetrack.config.sections import ALL_METRICS
 
 logger = logging.getLogger(__name__)
 

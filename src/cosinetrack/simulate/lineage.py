@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosinetrack import ctc
+from cosinetrack.formats import ctc
 from cosinetrack.simulate.nuclei import Nuclei
 
 

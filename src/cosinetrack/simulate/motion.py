@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
 from cosinetrack.simulate.nuclei import (
     HARMONIC_AMPLITUDE,
     MAX_ELONGATION,

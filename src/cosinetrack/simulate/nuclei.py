@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
 
 # The torus extends the view by this many mean radii on each side: more than the largest nucleus
 # extent (about 2.6 R): nuclei in the margin are invisible and wrap-around never reaches the view.

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.transform import resize
 
-from cosinetrack import ctc
+from cosinetrack.formats import ctc
 from cosinetrack.simulate.nuclei import HARMONICS, TEXTURE_SIZE, Geometry, Nuclei, extent
 
 # --- Imaging --------------------------------------------------------------------------------------

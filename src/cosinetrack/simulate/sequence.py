@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
 from cosinetrack.simulate.lineage import TrackBook, touching_fraction
 from cosinetrack.simulate.motion import (
     SPEED,

@@ -11,11 +11,11 @@ import numpy as np
 import tifffile
 from scipy import ndimage as ndi
 
-from cosinetrack import ctc
-from cosinetrack.config import SimConfig
+from cosinetrack.config.sections import SimConfig
+from cosinetrack.formats import ctc, ctc_layout
+from cosinetrack.formats.atomic import atomic_path
 from cosinetrack.simulate.annotate import annotation_rng, markers, outline_noise, partial
 from cosinetrack.simulate.sequence import SequenceSummary, simulate_sequence
-from cosinetrack.store import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ def write_sequence(root: Path, name: str, cfg: SimConfig, sequence: int) -> Sequ
     rng = annotation_rng(cfg.seed, sequence)
     for frame in simulation.frames():
         t = frame.index
-        tifffile.imwrite(raw / ctc.mask_name("t", t, cfg.frames), frame.image)
+        tifffile.imwrite(raw / ctc_layout.mask_name("t", t, cfg.frames), frame.image)
         tracked = markers(frame.labels) if cfg.markers else frame.labels
-        ctc.write_label_frame(tra / ctc.mask_name("man_track", t, cfg.frames), tracked)
+        ctc.write_label_frame(tra / ctc_layout.mask_name("man_track", t, cfg.frames), tracked)
         if t in annotated:
             write_seg(
                 root / f"{name}_GT", t, cfg.frames, partial(frame.labels, cfg.seg_coverage, rng)
@@ -69,7 +69,7 @@ def write_seg(truth_dir: Path, t: int, frames: int, labels: np.ndarray) -> None:
     """Write frame `t`'s masks as `SEG/man_segTTT.tif` of a GT or ST folder, numbered 1..n."""
     (truth_dir / "SEG").mkdir(parents=True, exist_ok=True)
     ctc.write_label_frame(
-        truth_dir / "SEG" / ctc.mask_name("man_seg", t, frames), seg_relabel(labels)
+        truth_dir / "SEG" / ctc_layout.mask_name("man_seg", t, frames), seg_relabel(labels)
     )
 
 

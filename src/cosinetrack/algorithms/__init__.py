@@ -1,0 +1,4 @@
+"""Numerical building blocks the stages share.
+
+HDBSCAN on a k-nearest-neighbour graph, resampling, division repair.
+"""
