@@ -1,4 +1,5 @@
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,28 @@ def test_corrupt_model_is_named(tmp_path: Path) -> None:
         TrainedModel.from_folder(tmp_path)
 
 
+class RunsCode:
+    """An object whose unpickling runs a command: what a crafted model.pt would hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_model_holding_code_is_refused_before_it_runs(tmp_path: Path) -> None:
+    save_model(tmp_path, network())
+    record = torch.load(tmp_path / "model.pt", weights_only=True)
+    marker = tmp_path / "code-ran"
+    torch.save({**record, "note": RunsCode(marker)}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"model\.pt: refused: the file holds Python objects"):
+        TrainedModel.from_folder(tmp_path)
+    assert not marker.exists()  # the command in the pickle never ran
+    torch.load(tmp_path / "model.pt", weights_only=False)  # the crafted file is real: it runs
+    assert marker.exists()
+
+
 def test_model_for_another_embedding_dimension_is_refused(tmp_path: Path) -> None:
     other = ModelConfig(levels=2, filters=4, embedding_dim=8)
     save_model(tmp_path, StackedHourglass.from_config(other), cfg=MODEL)
@@ -165,7 +188,7 @@ def test_model_for_another_embedding_dimension_is_refused(tmp_path: Path) -> Non
 
 def test_background_direction_of_wrong_length_is_refused(tmp_path: Path) -> None:
     save_model(tmp_path, network())
-    record = torch.load(tmp_path / "model.pt", weights_only=False)
+    record = torch.load(tmp_path / "model.pt", weights_only=True)
     record["background_direction"] = [1.0, 0.0]
     torch.save(record, tmp_path / "model.pt")
     with pytest.raises(ValueError, match="background direction has 2 values for an embedding of 4"):

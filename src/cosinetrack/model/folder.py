@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,7 @@ class TrainedModel:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: trained model not found; run the `train` rule first")
-        try:
-            record = torch.load(path, map_location=device, weights_only=False)
-        except Exception as error:
-            raise ValueError(f"{path}: cannot be read as a model checkpoint ({error})") from error
+        record = load_weights(path, device)
         if not isinstance(record, dict) or not {"model_config", "state_dict"} <= record.keys():
             raise ValueError(f"{path}: not a cosinetrack model (no model_config / state_dict)")
         cfg = ModelConfig(**record["model_config"])
@@ -64,6 +62,32 @@ class TrainedModel:
                 f"{cfg.embedding_dim} dimensions"
             )
         return cls(network.to(device).eval(), list(direction), record)
+
+
+def load_weights(path: Path, device: torch.device | str) -> Any:
+    """Read a checkpoint as data (tensors, numbers, strings), never running code stored in it.
+
+    A model folder named in a config may come from anywhere; torch's `weights_only` unpickler
+    refuses every object that is not plain data, so a crafted `model.pt` cannot run code.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" not in str(error):  # not a pickle of objects at all, e.g. a torn file
+            raise ValueError(f"{path}: cannot be read as a model checkpoint ({error})") from error
+        raise ValueError(
+            f"{path}: refused: the file holds Python objects, not only weights and plain values, "
+            f"and loading it could run code; use a model folder written by this workflow "
+            f"({unsupported(error)})"
+        ) from error
+    except Exception as error:
+        raise ValueError(f"{path}: cannot be read as a model checkpoint ({error})") from error
+
+
+def unsupported(error: Exception) -> str:
+    """The line of torch's refusal that names the object it would not load."""
+    lines = [line for line in str(error).splitlines() if "GLOBAL" in line]
+    return lines[0].strip() if lines else str(error).splitlines()[0]
 
 
 def write_model_folder(

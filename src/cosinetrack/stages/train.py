@@ -291,7 +291,7 @@ def resume(trainer: Trainer, checkpoint: Path, signature: str) -> list[dict[str,
     """Restore a matching checkpoint and return its log rows; ignore one from other settings."""
     if not checkpoint.exists():
         return []
-    state = torch.load(checkpoint, map_location=trainer.device, weights_only=False)
+    state = torch.load(checkpoint, map_location=trainer.device, weights_only=True)  # data only
     if state.get("signature") != signature:
         logger.warning("%s was made with other settings; training from scratch", checkpoint)
         return []
