@@ -24,8 +24,18 @@ if TYPE_CHECKING:
     from cosinetrack.stages.select import Choosing
 
 Command = Callable[[argparse.Namespace], None]
-# The workflow of this checkout (the package is installed from it in editable mode).
-SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
+
+
+def checkout_snakefile() -> Path | None:
+    """The Snakefile of the checkout the package runs from, None when it has none.
+
+    An editable install (or PYTHONPATH=src) runs the package from a checkout's src/cosinetrack;
+    an install from a wheel (`pip install .`) has no workflow beside it.
+    """
+    package = Path(__file__).resolve().parent
+    root = package.parents[1]
+    snakefile = root / "Snakefile"
+    return snakefile if package == root / "src" / package.name and snakefile.is_file() else None
 
 
 def load_config(path: Path | None) -> WorkflowConfig:
@@ -185,6 +195,13 @@ def cmd_repeats(args: argparse.Namespace) -> None:
     """Rerun the whole workflow for several seeds and summarise every metric (mean and spread)."""
     from cosinetrack.report.repeats import run_repeats
 
+    if args.snakefile is None:
+        raise SystemExit(
+            "cosinetrack repeats runs the Snakemake workflow of a cosinetrack checkout, and this"
+            " installation has none beside it: give --snakefile path/to/cosinetrack/Snakefile"
+        )
+    if not args.snakefile.is_file():
+        raise SystemExit(f"--snakefile {args.snakefile}: no such file")
     config = args.config or args.snakefile.parent / "config.yaml"
     run_repeats(args.snakefile, config, args.seeds, args.out, args.cores)
 
@@ -362,7 +379,12 @@ def parser() -> argparse.ArgumentParser:
     repeats = add_command(sub, "repeats", cmd_repeats)
     repeats.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to run")
     repeats.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
-    repeats.add_argument("--snakefile", type=Path, default=SNAKEFILE, help="workflow to run")
+    repeats.add_argument(
+        "--snakefile",
+        type=Path,
+        default=checkout_snakefile(),
+        help="workflow to run (a checkout's; needed when the package is installed from a wheel)",
+    )
     paths(repeats, "out:folder for one run per seed and summary.csv")
     fetch = add_command(sub, "fetch", cmd_fetch)
     fetch.add_argument("name", help="data set of cosinetrack.formats.public_data.SOURCES")
@@ -419,3 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     with log_to(args.log):
         args.func(args)
+
+
+if __name__ == "__main__":
+    main()
