@@ -47,9 +47,19 @@ def package_versions() -> dict[str, str]:
 
 @cache
 def code_revision() -> str:
-    """Return the git commit of the package source, with '-dirty' for uncommitted changes."""
+    """Return the git commit of the package source, with '-dirty' for uncommitted changes.
+
+    Only for a package that git tracks (a checkout's src/): a copy installed from a wheel may sit
+    inside some repository (a venv in a checkout) whose commit says nothing of the copy.
+    """
     source = Path(__file__).resolve().parent
     try:
+        subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "--", Path(__file__).name],
+            cwd=source,
+            capture_output=True,
+            check=True,
+        )
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=True
         ).stdout.strip()
