@@ -62,37 +62,13 @@ def too_few_points(count: int, cfg: ClusterConfig) -> bool:
 
 
 def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
-    """Cluster rows with the configured HDBSCAN implementation; -1 marks noise."""
+    """Cluster rows with HDBSCAN (cosinetrack.algorithms.knn_hdbscan); -1 marks noise."""
     if too_few_points(len(features), cfg):
         return np.full(len(features), -1, dtype=np.int64)
-    if cfg.backend == "cosinetrack":
-        k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
-        return knn_hdbscan.hdbscan(
-            features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
-        )
-    extra = {}
-    if cfg.backend == "hdbscan":
-        from hdbscan import HDBSCAN
-    elif cfg.backend == "fast_hdbscan":
-        from fast_hdbscan import HDBSCAN
-
-        extra = {"reproducible": True}  # its parallel Boruvka otherwise breaks ties by timing
-        if cfg.knn_graph:  # Kruskal on the neighbour graph: deterministic by construction
-            extra = {"algorithm": "kruskal", "knn_k": cfg.knn_graph}
-    else:
-        from sklearn.cluster import HDBSCAN
-
-        extra = {"copy": True}
-    # A pair holding a single cell is one cluster, which HDBSCAN only allows when asked; the
-    # connected-component split afterwards separates cells that end up in one cluster anyway.
-    model = HDBSCAN(
-        min_cluster_size=cfg.min_cluster_size,
-        min_samples=cfg.min_samples,
-        cluster_selection_epsilon=cfg.selection_epsilon,
-        allow_single_cluster=True,
-        **extra,
+    k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
+    return knn_hdbscan.hdbscan(
+        features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
     )
-    return np.asarray(model.fit_predict(features.astype(np.float64)), dtype=np.int64)
 
 
 def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
@@ -214,19 +190,18 @@ def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
-    """Compile the HDBSCAN backend once, before the cluster jobs, so they load numba's cache.
+    """Compile HDBSCAN once, before the cluster jobs, so they load numba's cache.
 
-    cosinetrack.algorithms.knn_hdbscan and fast_hdbscan compile their numba code on first use and
-    cache it (next to the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an
-    install would each compile it.
+    cosinetrack.algorithms.knn_hdbscan compiles its numba code on first use and caches it (next to
+    the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an install would each
+    compile it.
     """
     start = time.perf_counter()
     labels = hdbscan_labels(warm_up_points(), cfg)
     seconds = round(time.perf_counter() - start, 2)
     if len(set(labels.tolist()) - {-1}) != 2:
-        raise RuntimeError(f"{cfg.backend} found {len(set(labels.tolist()))} clusters in 2 blobs")
+        raise RuntimeError(f"HDBSCAN found {len(set(labels.tolist()))} clusters in 2 blobs")
     record = {
-        "backend": cfg.backend,
         "knn_graph": cfg.knn_graph,
         "numba_cache_dir": numba.config.CACHE_DIR or "next to each package (numba's default)",
         "seconds": seconds,
@@ -234,7 +209,7 @@ def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
     }
     with atomic_file(out) as partial:
         partial.write_text(json.dumps(record, indent=2) + "\n")
-    logger.info("%s ready in %.1f s (compiled or loaded from numba's cache)", cfg.backend, seconds)
+    logger.info("HDBSCAN ready in %.1f s (compiled or loaded from numba's cache)", seconds)
 
 
 def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
