@@ -104,10 +104,12 @@ def compare(settings: dict, stores: dict[str, Path], work: Path) -> list[dict]:
             rows.append({**name, "first_call_s": first, **variant(cfg, link, stores, work)})
         except pydantic.ValidationError as error:
             rows.append({**name, "note": str(error.errors()[0]["msg"])})
+        except MemoryError as error:  # an exact tree too large for this machine
+            rows.append({**name, "note": str(error)})
         print({k: rounded(v) for k, v in rows[-1].items()}, flush=True)
     plain = rows[0]
     for line in rows:
-        if "SEG" not in line:
+        if "SEG" not in line or "SEG" not in plain:
             continue
         for key in ("SEG", "TRA", "CHOTA"):
             line[f"d{key}"] = line[key] - plain[key]

@@ -264,6 +264,27 @@ def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(
     assert labels[1, 8, 56] not in (labels[1, 24, 16], labels[1, 24, 32])
 
 
+def test_an_exact_tree_too_large_for_memory_is_refused_before_it_starts(monkeypatch) -> None:
+    from cosinetrack.stages import cluster
+
+    points = np.random.default_rng(0).normal(size=(100, 4))
+    exact = CLUSTER.model_copy(update={"knn_graph": 0})
+    assert cluster.memory_bytes() > cluster.EXACT_TREE_BYTES_PER_PAIR * 100 * 100
+    assert len(cluster.hdbscan_labels(points, exact)) == 100
+    # A machine of 0.7 MB: 100 points need 100 * 100 * 72 bytes.
+    monkeypatch.setattr(cluster, "memory_bytes", lambda: 700_000)
+
+    def allocate(*args: object) -> None:
+        raise AssertionError("HDBSCAN started")
+
+    monkeypatch.setattr(cluster.knn_hdbscan, "hdbscan", allocate)
+    with pytest.raises(MemoryError, match=r"^cluster\.knn_graph: 0 \(the exact .* 100 points"):
+        cluster.hdbscan_labels(points, exact)
+    cluster.check_exact_tree_fits(98)  # 0.69 MB
+    with pytest.raises(AssertionError, match="HDBSCAN started"):  # the neighbour graph: no bound
+        cluster.hdbscan_labels(points, CLUSTER)
+
+
 def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> None:
     from cosinetrack.stages.cluster import grid_sample, spread_labels
 

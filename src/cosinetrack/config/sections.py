@@ -187,7 +187,9 @@ class ClusterConfig(StageConfig):
     """Build HDBSCAN's spanning tree from each point's k nearest neighbours (Kruskal on the
     k-nearest-neighbour graph, cosinetrack.algorithms.knn_hdbscan) instead of the exact tree over
     all point pairs (0). Groups of points that no neighbour edge joins stay apart, which at k = 8
-    scores within 0.005 of the exact tree on the default data (benchmarks/clustering.py)."""
+    scores within 0.005 of the exact tree on the default data (benchmarks/clustering.py). The
+    exact tree holds all point pairs of an HDBSCAN call at once (72 bytes each): a call whose
+    pairs would need more than the machine's physical memory is refused before it starts."""
     scope: Literal["pair", "component"] = "component"
     """Run HDBSCAN on all foreground pixels of a pair at once, or on each connected foreground
     region of the pair on its own (faster; instances never span regions anyway)."""
