@@ -357,8 +357,7 @@ def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None
     """After the warm-up job, clustering real pairs in a new process compiles nothing more."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     warm = "from cosinetrack.stages.cluster import run_warm_up; "
-    warm += "from cosinetrack.config.sections import ClusterConfig; "
-    warm += f" run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
+    warm += f" run_warm_up(Path({str(tmp_path / 'ok.json')!r}))"
     subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
     record = json.loads((tmp_path / "ok.json").read_text())
     assert record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]

@@ -220,20 +220,20 @@ def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
     return np.concatenate([rng.normal(c, 0.05, (200, dim + 2)) for c in centres])
 
 
-def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
+def run_warm_up(out: Path) -> None:
     """Compile HDBSCAN once, before the cluster jobs, so they load numba's cache.
 
     cosinetrack.algorithms.knn_hdbscan compiles its numba code on first use and caches it (next to
     the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an install would each
-    compile it.
+    compile it. The code is the same for any cluster settings (the arrays' types do not change),
+    so the defaults compile it and the warm-up does not rerun when the settings change.
     """
     start = time.perf_counter()
-    labels = hdbscan_labels(warm_up_points(), cfg)
+    labels = hdbscan_labels(warm_up_points(), ClusterConfig())
     seconds = round(time.perf_counter() - start, 2)
     if len(set(labels.tolist()) - {-1}) != 2:
         raise RuntimeError(f"HDBSCAN found {len(set(labels.tolist()))} clusters in 2 blobs")
     record = {
-        "knn_graph": cfg.knn_graph,
         "numba_cache_dir": numba.config.CACHE_DIR or "next to each package (numba's default)",
         "seconds": seconds,
         "provenance": provenance(),
