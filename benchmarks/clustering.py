@@ -7,7 +7,7 @@ Run after the workflow (it reuses the embeddings and prep stores the workflow wr
 For every scope (`pair`: every foreground pixel of a frame pair at once; `component`: each
 connected foreground component on its own), subsample (1: every pixel; 2: every second row and
 column, the rest joining their nearest clustered pixel) and spanning tree (`knn_graph` 0: exact;
-8: from each point's 8 nearest neighbours) it clusters all frame pairs (one job on all CPUs) with
+8: from each point's 8 nearest neighbours) it clusters all frame pairs (one single-thread job) with
 the config's other cluster settings, links them with the config's link settings and scores the
 result with py-ctcmetrics against the sequence's ground truth. Each row gives HDBSCAN's first call
 in a process (paid once per clustering job: imports, numba compilation), the warm clustering
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import os
 import shutil
 import tempfile
 import time
@@ -65,7 +64,7 @@ def variant(
         shutil.rmtree(path, ignore_errors=True)
     every_pair = zarr.open_group(stores["embeddings"], mode="r")["embedding"].shape[0]
     one_job = cfg.model_copy(update={"chunk_pairs": every_pair})
-    run_cluster(stores["embeddings"], chunk, one_job, 0, threads=len(os.sched_getaffinity(0)))
+    run_cluster(stores["embeddings"], chunk, one_job, 0)
     attrs = zarr.open_group(chunk, mode="r").attrs
     run_gather_pairs([chunk], pairs)
     run_link(pairs, stores["prep"], res, link)

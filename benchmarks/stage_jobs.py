@@ -127,7 +127,7 @@ def work_cluster(p: dict[str, Any]) -> dict[str, Any]:
 
     cfg = ClusterConfig(**{**p["cluster"], "chunk_pairs": p["chunk_pairs"]})
     chunk = Path(p["chunk_store"])
-    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, p["chunk"], 1))
+    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, p["chunk"]))
     attrs = zarr.open_group(chunk, mode="r").attrs
     return {
         "unit": "pair",

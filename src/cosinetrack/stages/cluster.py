@@ -28,7 +28,6 @@ from cosinetrack.algorithms import knn_hdbscan
 from cosinetrack.config.sections import ClusterConfig
 from cosinetrack.dag.paths import chunk_count, chunk_pair_range
 from cosinetrack.dag.provenance import provenance
-from cosinetrack.dag.resources import usable_threads
 from cosinetrack.formats.atomic import atomic_file, atomic_path, atomic_zip
 from cosinetrack.formats.store import open_store
 
@@ -264,15 +263,11 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
     return background
 
 
-def run_cluster(
-    embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0, threads: int = 1
-) -> None:
+def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0) -> None:
     """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`.
 
     The store is one zip file, so that Snakemake removes it (a temporary output) in one step.
     """
-    # fast_hdbscan's numba code otherwise starts a thread per CPU of the machine, not of the job
-    numba.set_num_threads(min(usable_threads(threads), numba.config.NUMBA_NUM_THREADS))
     group = open_store(embeddings, "embeddings")
     background = check_embeddings(group, embeddings)
     embedding = group["embedding"]
