@@ -31,7 +31,7 @@ def blobs(seed: int, dim: int = 18, fewest: int = 1) -> np.ndarray:
 
 
 def reference(points: np.ndarray, mcs: int, ms: int, k: int | None, eps: float) -> np.ndarray:
-    """fast_hdbscan's labels with the settings cluster.py gives every backend."""
+    """fast_hdbscan's labels with the settings cluster.py gives knn_hdbscan."""
     model = HDBSCAN(
         min_cluster_size=mcs,
         min_samples=ms,
