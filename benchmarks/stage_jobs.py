@@ -24,7 +24,7 @@ IMPORTS = {
     "simulate": ["cosinetrack.simulate"],
     "preprocess": ["cosinetrack.stages.preprocess"],
     "infer": ["torch", "cosinetrack.stages.infer"],
-    "cluster": ["hdbscan", "fast_hdbscan", "sklearn.cluster", "cosinetrack.stages.cluster"],
+    "cluster": ["cosinetrack.stages.cluster"],
     "link": ["cosinetrack.stages.link", "ctc_metrics.metrics"],
     "baseline": ["cosinetrack.stages.baseline"],
     "network": ["torch", "cosinetrack.model"],
@@ -127,7 +127,7 @@ def work_cluster(p: dict[str, Any]) -> dict[str, Any]:
 
     cfg = ClusterConfig(**{**p["cluster"], "chunk_pairs": p["chunk_pairs"]})
     chunk = Path(p["chunk_store"])
-    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, p["chunk"], 1))
+    seconds = timed(lambda: run_cluster(Path(p["embeddings"]), chunk, cfg, p["chunk"]))
     attrs = zarr.open_group(chunk, mode="r").attrs
     return {
         "unit": "pair",
@@ -270,7 +270,7 @@ def run_cluster_jobs(payload: dict[str, Any], folder: Path, jobs: int) -> dict[s
         "points_per_s": sum(r["points"] / r["pair_seconds"] for r in results),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
         "start_rss_mb": max(r["start_rss_mb"] for r in results),
-        "note": f"{payload['cluster']['backend']}/{payload['cluster']['scope']}/knn_graph "
+        "note": f"{payload['cluster']['scope']}/knn_graph "
         f"{payload['cluster']['knn_graph']}, {len(results)} jobs of 1 thread at once, "
         f"{points / pairs:.0f} points per pair, gather {gather:.2f} s",
     }

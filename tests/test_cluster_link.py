@@ -236,21 +236,11 @@ def test_noise_goes_to_the_nearest_cluster_or_forms_one() -> None:
 
 @pytest.mark.parametrize("subsample", [1, 2])
 @pytest.mark.parametrize("scope", ["pair", "component"])
-@pytest.mark.parametrize(
-    ("backend", "knn_graph"),
-    [
-        ("cosinetrack", 0),
-        ("cosinetrack", 8),
-        ("hdbscan", 0),
-        ("fast_hdbscan", 0),
-        ("fast_hdbscan", 8),
-        ("sklearn", 0),
-    ],
-)
-def test_every_backend_scope_and_subsample_finds_the_same_cells(
-    tmp_path: Path, backend: str, knn_graph: int, scope: str, subsample: int
+@pytest.mark.parametrize("knn_graph", [0, 8])
+def test_every_spanning_tree_scope_and_subsample_finds_the_same_cells(
+    tmp_path: Path, knn_graph: int, scope: str, subsample: int
 ) -> None:
-    settings = {"backend": backend, "knn_graph": knn_graph, "scope": scope}
+    settings = {"knn_graph": knn_graph, "scope": scope}
     settings |= {"subsample": subsample, "selection_epsilon": 0.0}
     cfg = ClusterConfig(**{**CLUSTER.model_dump(), **settings})
     cells = [[(24, 16, 8, 1), (24, 32, 8, 2), (8, 56, 5, 3)]] * 3  # two touching, one alone
@@ -272,6 +262,27 @@ def test_a_cell_too_small_to_cluster_is_kept_as_one_instance(
     labels = masks(segment_and_track(tmp_path, cells, cfg))
     assert labels[1, 8, 56] > 0
     assert labels[1, 8, 56] not in (labels[1, 24, 16], labels[1, 24, 32])
+
+
+def test_an_exact_tree_too_large_for_memory_is_refused_before_it_starts(monkeypatch) -> None:
+    from cosinetrack.stages import cluster
+
+    points = np.random.default_rng(0).normal(size=(100, 4))
+    exact = CLUSTER.model_copy(update={"knn_graph": 0})
+    assert cluster.memory_bytes() > cluster.EXACT_TREE_BYTES_PER_PAIR * 100 * 100
+    assert len(cluster.hdbscan_labels(points, exact)) == 100
+    # A machine of 0.7 MB: 100 points need 100 * 100 * 72 bytes.
+    monkeypatch.setattr(cluster, "memory_bytes", lambda: 700_000)
+
+    def allocate(*args: object) -> None:
+        raise AssertionError("HDBSCAN started")
+
+    monkeypatch.setattr(cluster.knn_hdbscan, "hdbscan", allocate)
+    with pytest.raises(MemoryError, match=r"^cluster\.knn_graph: 0 \(the exact .* 100 points"):
+        cluster.hdbscan_labels(points, exact)
+    cluster.check_exact_tree_fits(98)  # 0.69 MB
+    with pytest.raises(AssertionError, match="HDBSCAN started"):  # the neighbour graph: no bound
+        cluster.hdbscan_labels(points, CLUSTER)
 
 
 def test_unsampled_points_take_the_label_of_their_nearest_sampled_point() -> None:
@@ -346,11 +357,9 @@ def test_warm_up_compiles_everything_a_cluster_job_needs(tmp_path: Path) -> None
     """After the warm-up job, clustering real pairs in a new process compiles nothing more."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     warm = "from cosinetrack.stages.cluster import run_warm_up; "
-    warm += "from cosinetrack.config.sections import ClusterConfig; "
-    warm += f" run_warm_up(ClusterConfig(), Path({str(tmp_path / 'ok.json')!r}))"
+    warm += f" run_warm_up(Path({str(tmp_path / 'ok.json')!r}))"
     subprocess.run([sys.executable, "-c", "from pathlib import Path; " + warm], env=env, check=True)
     record = json.loads((tmp_path / "ok.json").read_text())
-    assert record["backend"] == "cosinetrack"
     assert record["numba_cache_dir"] == env["NUMBA_CACHE_DIR"]
     compiled = cache_files(tmp_path / "numba")
     assert any("knn_hdbscan" in name for name in compiled)

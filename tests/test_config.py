@@ -177,17 +177,27 @@ def test_bad_dataset_name_is_refused() -> None:
         WorkflowConfig.model_validate({"datasets": {"bad/name": {"simulate": {}}}})
 
 
-def test_neighbour_graph_needs_a_graph_backend_and_enough_neighbours() -> None:
+def test_neighbour_graph_needs_enough_neighbours() -> None:
     from cosinetrack.config.sections import ClusterConfig
 
-    with pytest.raises(ValidationError, match=r"knn_graph \(8\) needs backend cosinetrack or"):
-        ClusterConfig(backend="hdbscan")
-    assert ClusterConfig(backend="fast_hdbscan").knn_graph == 8
     with pytest.raises(ValidationError, match=r"at least min_samples \(10\)"):
         ClusterConfig(min_samples=10)
-    assert ClusterConfig(backend="hdbscan", knn_graph=0).knn_graph == 0
+    assert ClusterConfig(knn_graph=0, min_samples=10).knn_graph == 0
     reference = yaml.safe_load((REPO / "config/reference.yaml").read_text())
     assert WorkflowConfig.model_validate(reference).cluster.knn_graph == 0
+
+
+def test_the_removed_backend_key_is_refused_with_what_to_do() -> None:
+    message = config_error(SIM + "cluster:\n  backend: hdbscan\n")
+    assert message == (
+        "cluster.backend: removed; the runtime has one HDBSCAN "
+        "(cosinetrack.algorithms.knn_hdbscan): delete this key"
+    )
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    with pytest.raises(jsonschema.ValidationError, match=r"\('backend' was unexpected\)"):
+        jsonschema.validate(yaml.safe_load(SIM + "cluster:\n  backend: hdbscan\n"), schema)
 
 
 def test_stage_configs_are_frozen() -> None:

@@ -43,24 +43,37 @@ def third_party_distributions() -> dict[str, str]:
     return {name: canonical(owners[name][0]) for name in sorted(modules)}
 
 
+def names(requirements: list[str]) -> set[str]:
+    """Canonical names of requirement lines."""
+    return {canonical(re.match(r"[A-Za-z0-9_.\-]+", r).group()) for r in requirements}
+
+
 def declared() -> set[str]:
     """Canonical names of the dependencies pyproject.toml declares."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return {canonical(re.match(r"[A-Za-z0-9_.\-]+", d).group()) for d in project["dependencies"]}
+    return names(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
 
 
 def test_the_walk_finds_lazy_and_nested_imports() -> None:
     modules = imported_modules()
-    assert {"fast_hdbscan", "numba", "sklearn", "geff", "torch", "PIL"} <= modules.keys()
-    assert "cluster.py" in modules["sklearn"]  # imported inside a function
+    assert {"ctc_metrics", "numba", "skimage", "geff", "torch", "PIL"} <= modules.keys()
+    assert "errors.py" in modules["jsonschema"]  # imported inside a function
     distributions = third_party_distributions()
-    assert distributions["sklearn"] == "scikit-learn" and distributions["PIL"] == "pillow"
-    assert distributions["fast_hdbscan"] == "fast-hdbscan" and distributions["yaml"] == "pyyaml"
+    assert distributions["skimage"] == "scikit-image" and distributions["PIL"] == "pillow"
+    assert distributions["ctc_metrics"] == "py-ctcmetrics" and distributions["yaml"] == "pyyaml"
 
 
 def test_every_imported_package_is_declared_in_pyproject() -> None:
     undeclared = {m: d for m, d in third_party_distributions().items() if d not in declared()}
     assert undeclared == {}
+
+
+def test_the_hdbscan_references_are_a_dev_extra_the_package_never_imports() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    oracles = names(project["optional-dependencies"]["dev"])
+    assert oracles == {"fast-hdbscan", "hdbscan", "scikit-learn"}
+    assert not oracles & declared()
+    assert not oracles & set(third_party_distributions().values())
+    assert oracles <= lock().keys()  # the tests have them
 
 
 def test_every_imported_package_is_pinned_in_the_lock() -> None:
@@ -72,11 +85,9 @@ def test_every_imported_package_is_pinned_in_the_lock() -> None:
 def test_provenance_records_every_library_behind_the_masks() -> None:
     packages = provenance()["packages"]
     for name in (
-        "fast_hdbscan",
         "numba",
         "scikit-learn",
         "geff",
-        "hdbscan",
         "scikit-image",
         "scipy",
         "torch",

@@ -62,7 +62,8 @@ def test_the_lock_satisfies_every_declared_range_and_torch_is_what_is_installed(
 
     from packaging.requirements import Requirement
 
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["dev"]
     pins = lock()
     for line in declared:
         requirement = Requirement(line)

@@ -12,7 +12,7 @@ that was never interrupted.
 
 Not compared, because they measure the run rather than the data: the logs and benchmark files of
 every job, the runtimes table and plot made from the benchmarks, and wherever it occurs a
-wall-clock measurement, the `seconds` column (train_log.csv) or JSON key (clustering_backend.json,
+wall-clock measurement, the `seconds` column (train_log.csv) or JSON key (clustering_warm_up.json,
 the pair store's attributes), and the `date` a provenance record was written (every store's
 `provenance` attribute, results/provenance.json and the checkpoints' `provenance`). Everything else
 in those files is compared; the checkpoints (`*.pt`) by content, every tensor's bytes and every

@@ -1,4 +1,8 @@
-"""cosinetrack.algorithms.knn_hdbscan against fast_hdbscan, whose clustering it reproduces."""
+"""cosinetrack.algorithms.knn_hdbscan against the libraries whose clustering it reproduces.
+
+fast_hdbscan, hdbscan and scikit-learn are test-time references only (pyproject's `dev` extra):
+the runtime clusters with knn_hdbscan alone.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,17 @@ def partition(labels: np.ndarray) -> set[frozenset[int]]:
     return {frozenset(g) | ({-1} if label < 0 else set()) for label, g in groups.items()}
 
 
-def blobs(seed: int, dim: int = 18) -> np.ndarray:
-    """Points of one to five Gaussian blobs of random spread, sizes and separation."""
+def blobs(seed: int, dim: int = 18, fewest: int = 1) -> np.ndarray:
+    """Points of `fewest` to five Gaussian blobs of random spread, sizes and separation."""
     rng = np.random.default_rng(seed)
-    count, size = rng.integers(1, 6), rng.integers(20, 400)
+    count, size = rng.integers(fewest, 6), rng.integers(20, 400)
     centres = rng.normal(0, rng.uniform(0.2, 2.0), (count, dim))
     spread = rng.uniform(0.05, 0.5)
     return np.concatenate([rng.normal(c, spread, (size // count + 1, dim)) for c in centres])
 
 
 def reference(points: np.ndarray, mcs: int, ms: int, k: int | None, eps: float) -> np.ndarray:
-    """fast_hdbscan's labels with the settings cluster.py gives every backend."""
+    """fast_hdbscan's labels with the settings cluster.py gives knn_hdbscan."""
     model = HDBSCAN(
         min_cluster_size=mcs,
         min_samples=ms,
@@ -54,6 +58,35 @@ def test_same_clusters_as_fast_hdbscan_on_the_exact_tree(seed: int) -> None:
     points = blobs(seed, dim=4)[:250]
     expected = reference(points, 10, 5, None, 0.2)
     assert partition(hdbscan(points, 10, 5, len(points) - 1, 0.2)) == partition(expected)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_same_clusters_as_hdbscan_and_scikit_learn_on_the_exact_tree(seed: int) -> None:
+    """Where the root splits; where it never does, they keep one cluster, knn_hdbscan none.
+
+    hdbscan's Boruvka resolves equal distances otherwise, so its exact Prim's tree is the
+    reference. scikit-learn counts a point as its own first neighbour (its min_samples is one
+    larger) and fails with a selection epsilon under numpy 2 (scikit-learn 1.9.1): epsilon 0.
+    """
+    from hdbscan import HDBSCAN as Reference
+    from sklearn.cluster import HDBSCAN as ScikitLearn
+
+    points = blobs(seed, dim=4, fewest=2)[:250]
+    rng = np.random.default_rng(2000 + seed)
+    mcs, ms = int(rng.choice([5, 10, 20])), int(rng.choice([1, 3, 5]))
+    settings = {"min_cluster_size": mcs, "allow_single_cluster": True}
+    prims = {"algorithm": "prims_kdtree"}
+    models = [
+        (eps, Reference(min_samples=ms, cluster_selection_epsilon=eps, **prims, **settings))
+        for eps in (0.0, 0.2)
+    ]
+    models.append((0.0, ScikitLearn(min_samples=ms + 1, copy=True, **settings)))
+    for eps, model in models:
+        found, expected = hdbscan(points, mcs, ms, len(points) - 1, eps), model.fit_predict(points)
+        if (found < 0).all():  # the root never split (test_a_group_that_never_splits...)
+            assert len(set(expected.tolist()) - {-1}) <= 1, model
+        else:
+            assert partition(found) == partition(expected), model
 
 
 def test_groups_no_neighbour_edge_joins_stay_apart() -> None:

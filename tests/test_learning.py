@@ -31,10 +31,8 @@ TRAIN = TrainConfig(
     device="cpu",
     seed=0,
 )
-# hdbscan (compiled ahead of time), not fast_hdbscan, whose numba code a fresh install compiles.
-CLUSTER = ClusterConfig(
-    backend="hdbscan", knn_graph=0, min_cluster_size=20, min_samples=5, min_instance_size=10
-)
+# The exact spanning tree, on which knn_hdbscan finds the clusters hdbscan does (test_knn_hdbscan).
+CLUSTER = ClusterConfig(knn_graph=0, min_cluster_size=20, min_samples=5, min_instance_size=10)
 LINK = LinkConfig(outlines="labels")
 
 

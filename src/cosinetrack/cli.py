@@ -152,7 +152,7 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     """Cluster one chunk of frame pairs of an embeddings store."""
     from cosinetrack.stages.cluster import run_cluster
 
-    run_cluster(args.embeddings, args.out, stage(args, "cluster"), args.chunk, args.threads)
+    run_cluster(args.embeddings, args.out, stage(args, "cluster"), args.chunk)
 
 
 def cmd_gather(args: argparse.Namespace) -> None:
@@ -349,7 +349,6 @@ def parser() -> argparse.ArgumentParser:
     paths(infer, "prep:preprocessed store", "model:model folder", "out:embeddings store")
     cluster = add_command(sub, "cluster", cmd_cluster)
     cluster.add_argument("--chunk", type=int, default=0, help="chunk of frame pairs to cluster")
-    cluster.add_argument("--threads", **threads)
     cluster.add_argument("--settings", **settings)
     paths(cluster, "embeddings:embeddings store", "out:pair-labels chunk store")
     gather = add_command(sub, "gather", cmd_gather)

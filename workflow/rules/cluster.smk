@@ -1,14 +1,12 @@
 rule warm_up_clustering:
     output:
-        paths.CLUSTERING_BACKEND,
+        paths.CLUSTERING_WARM_UP,
     log:
         paths.log("warm_up_clustering"),
     benchmark:
         paths.benchmark("warm_up_clustering")
     conda:
         "../../envs/cpu.yaml"
-    params:
-        cluster=CFG.cluster.model_dump(),
     script:
         "../scripts/warm_up_clustering.py"
 
@@ -18,7 +16,7 @@ rule cluster:
         embeddings=paths.EMBEDDINGS,
         settings=settings_file,
         postprocess=postprocess_file,
-        backend=paths.CLUSTERING_BACKEND,
+        warm_up=paths.CLUSTERING_WARM_UP,
     output:
         temp(paths.CLUSTER_CHUNK),
     log:

@@ -67,7 +67,7 @@ rule images_select:
         candidates=paths.IMAGES_FIT.candidates,
         sources=images_select_inputs,
         settings=paths.IMAGES_FIT.settings,
-        backend=paths.CLUSTERING_BACKEND,
+        warm_up=paths.CLUSTERING_WARM_UP,
     output:
         model=paths.IMAGES_FIT.model,
         config=paths.IMAGES_FIT.model_config,
@@ -103,7 +103,7 @@ rule images_segment:
         model=model_file,
         settings=settings_file,
         postprocess=postprocess_file,
-        backend=paths.CLUSTERING_BACKEND,
+        warm_up=paths.CLUSTERING_WARM_UP,
     output:
         directory(paths.fill(paths.IMAGE_LABELS, method="cosine")),
     log:

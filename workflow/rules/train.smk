@@ -39,7 +39,7 @@ rule select:
         stores=validation_stores,
         sources=select_inputs,
         settings=paths.TIMELAPSE_FIT.settings,
-        backend=paths.CLUSTERING_BACKEND,
+        warm_up=paths.CLUSTERING_WARM_UP,
     output:
         model=paths.TIMELAPSE_FIT.model,
         config=paths.TIMELAPSE_FIT.model_config,

@@ -19,5 +19,4 @@ with log_to(snakemake.log[0]):
             snakemake.params.explicit,
         ),
         chunk=int(snakemake.wildcards.chunk),
-        threads=snakemake.threads,
     )

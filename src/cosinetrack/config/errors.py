@@ -16,9 +16,17 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from cosinetrack.config.file import KeyValueError, SequenceName, WorkflowConfig
+from cosinetrack.config.sections import ClusterConfig
 
 ErrorDetails = Mapping[str, Any]  # one entry of pydantic's ValidationError.errors()
 Location = tuple[int | str, ...]
+
+# Keys that earlier versions took, by the section they sat in: what to do about each instead.
+REMOVED_KEYS: dict[tuple[type[BaseModel], str], str] = {
+    (ClusterConfig, "backend"): (
+        "removed; the runtime has one HDBSCAN (cosinetrack.algorithms.knn_hdbscan): delete this key"
+    ),
+}
 
 
 class ConfigError(ValueError):
@@ -84,7 +92,11 @@ def expected(detail: ErrorDetails) -> str:
 
 
 def unknown_key(where: Location) -> str:
-    """Tell a key that is not known where it sits, with the nearest valid name or all of them."""
+    """Tell a key not known where it sits: a removed key's fix, else the nearest or all names."""
+    section = plain(annotation_at(where[:-1]))
+    for (owner, key), fix in REMOVED_KEYS.items():
+        if section is owner and where[-1] == key:
+            return f"{dotted(where)}: {fix}"
     known = fields(annotation_at(where[:-1]))
     close = difflib.get_close_matches(str(where[-1]), known, n=1)
     if close:

@@ -183,18 +183,13 @@ class InferConfig(StageConfig):
 class ClusterConfig(StageConfig):
     """Clustering of consecutive frame pairs into instances."""
 
-    backend: Literal["cosinetrack", "hdbscan", "fast_hdbscan", "sklearn"] = "cosinetrack"
-    """HDBSCAN implementation. `cosinetrack` (cosinetrack.algorithms.knn_hdbscan) finds the same
-    clusters as fast_hdbscan with the same knn_graph (tested) but needs neither scikit-learn (1 s of
-    imports per job) nor fast_hdbscan's numba compilation (about 50 s after each install), and is
-    faster on the small regions of a frame pair; with the exact spanning tree all score alike
-    (SEG, TRA and CHOTA within 0.005 on the default data, benchmarks/clustering.py)."""
     knn_graph: int = Field(8, ge=0)
-    """cosinetrack and fast_hdbscan only: build HDBSCAN's spanning tree from each point's k
-    nearest neighbours (Kruskal on the k-nearest-neighbour graph, about twice as fast) instead of
-    the exact tree over all point pairs (0). Groups of points that no neighbour edge joins stay
-    apart, which at k = 8 scores within 0.005 of the exact tree on the default data
-    (benchmarks/clustering.py)."""
+    """Build HDBSCAN's spanning tree from each point's k nearest neighbours (Kruskal on the
+    k-nearest-neighbour graph, cosinetrack.algorithms.knn_hdbscan) instead of the exact tree over
+    all point pairs (0). Groups of points that no neighbour edge joins stay apart, which at k = 8
+    scores within 0.005 of the exact tree on the default data (benchmarks/clustering.py). The
+    exact tree holds all point pairs of an HDBSCAN call at once (72 bytes each): a call whose
+    pairs would need more than the machine's physical memory is refused before it starts."""
     scope: Literal["pair", "component"] = "component"
     """Run HDBSCAN on all foreground pixels of a pair at once, or on each connected foreground
     region of the pair on its own (faster; instances never span regions anyway)."""
@@ -225,26 +220,12 @@ class ClusterConfig(StageConfig):
     dropped. Chosen from the object size unless set here (see `adapt`)."""
     chunk_pairs: int = Field(50, ge=1)
     """Frame pairs per clustering job; chunks run as separate Snakemake jobs. Each job first pays
-    a second or two of imports (3 s with backend fast_hdbscan, which pulls in scikit-learn), so a
-    chunk should hold several seconds of work (the embedded default's 128x128 working frames take
-    a few hundredths of a second per pair, larger frames more); its 39 pairs are one job."""
-
-    @model_validator(mode="after")
-    def _sklearn_without_epsilon(self) -> Self:
-        if self.backend == "sklearn" and self.selection_epsilon > 0:
-            raise ValueError(
-                "scikit-learn's HDBSCAN fails with cluster_selection_epsilon > 0 under numpy 2 "
-                "(scikit-learn 1.9.1); set selection_epsilon: 0 or use backend hdbscan"
-            )
-        return self
+    a second or two of imports, so a chunk should hold several seconds of work (the embedded
+    default's 128x128 working frames take a few hundredths of a second per pair, larger frames
+    more); its 39 pairs are one job."""
 
     @model_validator(mode="after")
     def _knn_graph_fits(self) -> Self:
-        if self.knn_graph and self.backend not in ("cosinetrack", "fast_hdbscan"):
-            raise ValueError(
-                f"knn_graph ({self.knn_graph}) needs backend cosinetrack or fast_hdbscan; "
-                f"set knn_graph: 0 (the exact spanning tree) for backend {self.backend}"
-            )
         if 0 < self.knn_graph < self.min_samples:
             raise ValueError(
                 f"knn_graph ({self.knn_graph}) must be 0 or at least min_samples "

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # Every library that shapes the masks, tracks, scores or exports (scipy's kd-tree and numba under
-# the default HDBSCAN, hdbscan, fast_hdbscan and scikit-learn as the other backends, geff writes
-# the tracks graph).
+# the HDBSCAN, scikit-learn under py-ctcmetrics' scores, geff writes the tracks graph).
 PACKAGES = (
     "cosinetrack",
     "torch",
@@ -24,8 +23,6 @@ PACKAGES = (
     "scikit-learn",
     "zarr",
     "tifffile",
-    "hdbscan",
-    "fast_hdbscan",
     "numba",
     "py-ctcmetrics",
     "pandas",

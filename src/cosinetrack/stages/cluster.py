@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,6 @@ from cosinetrack.algorithms import knn_hdbscan
 from cosinetrack.config.sections import ClusterConfig
 from cosinetrack.dag.paths import chunk_count, chunk_pair_range
 from cosinetrack.dag.provenance import provenance
-from cosinetrack.dag.resources import usable_threads
 from cosinetrack.formats.atomic import atomic_file, atomic_path, atomic_zip
 from cosinetrack.formats.store import open_store
 
@@ -61,38 +61,44 @@ def too_few_points(count: int, cfg: ClusterConfig) -> bool:
     return count < max(cfg.min_cluster_size, cfg.min_samples + 1)
 
 
+# Peak bytes per point pair of one exact-tree HDBSCAN call (knn_graph 0): the kd-tree's (N, N)
+# distances and indices, then N * (N - 1) edges (both ends, mutual reachability and its
+# temporaries) and their sort order. tracemalloc measured 65 for 500 to 2000 points of 18 columns.
+EXACT_TREE_BYTES_PER_PAIR = 72
+
+
+def memory_bytes() -> int:
+    """The machine's physical memory: what an exact tree may need at most."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_exact_tree_fits(count: int) -> None:
+    """Refuse an exact tree over `count` points whose point pairs would not fit in memory.
+
+    The bound is the whole machine's memory, not what is free: it stops a call that cannot
+    succeed (the exact tree grows with the square of the points) before it allocates anything.
+    """
+    need, have = EXACT_TREE_BYTES_PER_PAIR * count * count, memory_bytes()
+    if need > have:
+        raise MemoryError(
+            f"cluster.knn_graph: 0 (the exact spanning tree over all point pairs) would need about "
+            f"{need / 2**30:,.1f} GiB for the {count:,} points of one HDBSCAN call "
+            f"({EXACT_TREE_BYTES_PER_PAIR} bytes per point pair), more than this machine's "
+            f"{have / 2**30:,.1f} GiB; set cluster.knn_graph to 8 (the default), or cluster fewer "
+            "points at once (cluster.scope: component, cluster.subsample: 2)"
+        )
+
+
 def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
-    """Cluster rows with the configured HDBSCAN implementation; -1 marks noise."""
+    """Cluster rows with HDBSCAN (cosinetrack.algorithms.knn_hdbscan); -1 marks noise."""
     if too_few_points(len(features), cfg):
         return np.full(len(features), -1, dtype=np.int64)
-    if cfg.backend == "cosinetrack":
-        k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
-        return knn_hdbscan.hdbscan(
-            features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
-        )
-    extra = {}
-    if cfg.backend == "hdbscan":
-        from hdbscan import HDBSCAN
-    elif cfg.backend == "fast_hdbscan":
-        from fast_hdbscan import HDBSCAN
-
-        extra = {"reproducible": True}  # its parallel Boruvka otherwise breaks ties by timing
-        if cfg.knn_graph:  # Kruskal on the neighbour graph: deterministic by construction
-            extra = {"algorithm": "kruskal", "knn_k": cfg.knn_graph}
-    else:
-        from sklearn.cluster import HDBSCAN
-
-        extra = {"copy": True}
-    # A pair holding a single cell is one cluster, which HDBSCAN only allows when asked; the
-    # connected-component split afterwards separates cells that end up in one cluster anyway.
-    model = HDBSCAN(
-        min_cluster_size=cfg.min_cluster_size,
-        min_samples=cfg.min_samples,
-        cluster_selection_epsilon=cfg.selection_epsilon,
-        allow_single_cluster=True,
-        **extra,
+    if not cfg.knn_graph:
+        check_exact_tree_fits(len(features))
+    k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
+    return knn_hdbscan.hdbscan(
+        features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
     )
-    return np.asarray(model.fit_predict(features.astype(np.float64)), dtype=np.int64)
 
 
 def split_components(clusters: np.ndarray, min_size: int) -> np.ndarray:
@@ -213,28 +219,27 @@ def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
     return np.concatenate([rng.normal(c, 0.05, (200, dim + 2)) for c in centres])
 
 
-def run_warm_up(cfg: ClusterConfig, out: Path) -> None:
-    """Compile the HDBSCAN backend once, before the cluster jobs, so they load numba's cache.
+def run_warm_up(out: Path) -> None:
+    """Compile HDBSCAN once, before the cluster jobs, so they load numba's cache.
 
-    cosinetrack.algorithms.knn_hdbscan and fast_hdbscan compile their numba code on first use and
-    cache it (next to the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an
-    install would each compile it.
+    cosinetrack.algorithms.knn_hdbscan compiles its numba code on first use and caches it (next to
+    the package, or in NUMBA_CACHE_DIR); cluster jobs started at once after an install would each
+    compile it. The code is the same for any cluster settings (the arrays' types do not change),
+    so the defaults compile it and the warm-up does not rerun when the settings change.
     """
     start = time.perf_counter()
-    labels = hdbscan_labels(warm_up_points(), cfg)
+    labels = hdbscan_labels(warm_up_points(), ClusterConfig())
     seconds = round(time.perf_counter() - start, 2)
     if len(set(labels.tolist()) - {-1}) != 2:
-        raise RuntimeError(f"{cfg.backend} found {len(set(labels.tolist()))} clusters in 2 blobs")
+        raise RuntimeError(f"HDBSCAN found {len(set(labels.tolist()))} clusters in 2 blobs")
     record = {
-        "backend": cfg.backend,
-        "knn_graph": cfg.knn_graph,
         "numba_cache_dir": numba.config.CACHE_DIR or "next to each package (numba's default)",
         "seconds": seconds,
         "provenance": provenance(),
     }
     with atomic_file(out) as partial:
         partial.write_text(json.dumps(record, indent=2) + "\n")
-    logger.info("%s ready in %.1f s (compiled or loaded from numba's cache)", cfg.backend, seconds)
+    logger.info("HDBSCAN ready in %.1f s (compiled or loaded from numba's cache)", seconds)
 
 
 def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
@@ -258,15 +263,11 @@ def check_embeddings(group: zarr.Group, path: Path) -> np.ndarray:
     return background
 
 
-def run_cluster(
-    embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0, threads: int = 1
-) -> None:
+def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0) -> None:
     """Cluster the frame pairs of job `chunk` of a sequence into a pair-labels store at `out`.
 
     The store is one zip file, so that Snakemake removes it (a temporary output) in one step.
     """
-    # fast_hdbscan's numba code otherwise starts a thread per CPU of the machine, not of the job
-    numba.set_num_threads(min(usable_threads(threads), numba.config.NUMBA_NUM_THREADS))
     group = open_store(embeddings, "embeddings")
     background = check_embeddings(group, embeddings)
     embedding = group["embedding"]
