@@ -18,6 +18,7 @@ from cosinetrack.config.sections import (
 )
 from cosinetrack.dag import targets as wf
 from cosinetrack.model import StackedHourglass
+from cosinetrack.stages.adapt import held_back
 from cosinetrack.stills import dataset, layout
 from cosinetrack.stills.dataset import run_images_adapt
 from cosinetrack.stills.method import cluster_image, still_configs
@@ -66,11 +67,12 @@ def test_mask_of_other_shape_and_missing_split(stills: Path) -> None:
 
 
 def test_held_back_images() -> None:
+    """The time-lapses' hold-out rule, on images: at least one held back, one left to train on."""
     paths = [Path(f"{i}.tif") for i in range(6)]
-    assert dataset.held_back(paths, AdaptConfig(), "01") == paths[-1:]  # 20% of 6, at least one
-    assert dataset.held_back(paths, AdaptConfig(tune=False), "01") == []
-    with pytest.raises(ValueError, match="training split 01 has 1 image"):
-        dataset.held_back(paths[:1], AdaptConfig(), "01")
+    assert held_back(paths, AdaptConfig(), 1, 1, "split 01") == paths[-1:]  # 20% of 6, at least 1
+    assert held_back(paths, AdaptConfig(tune=False), 1, 1, "split 01") == []
+    with pytest.raises(ValueError, match="split 01: holding back 1 of 1 for validation leaves 0"):
+        held_back(paths[:1], AdaptConfig(), 1, 1, "split 01")
 
 
 def test_images_dataset_config(stills: Path) -> None:
