@@ -82,14 +82,21 @@ def test_images_dataset_config(stills: Path) -> None:
         datasets={"s": {"kind": "images", "path": stills, "train": ["01"], "test": ["02"]}}
     )
     wf.check_sources(cfg)
-    assert wf.image_targets(cfg) == [
+    assert wf.targets(cfg) == [
         "results/s/images/cosine/02",
         "results/s/images/baseline/02",
         "results/s/images/metrics/02.csv",
+        "results/runtimes.png",
     ]
     assert wf.metric_tables(cfg) == [] and wf.stills(cfg).keys() == {"s"}
-    assert "results/s/benchmarks/images_train.tsv" in wf.benchmark_files(cfg)
-    assert not any("/prep/" in path or "_RES" in path for path in wf.targets(cfg))
+    assert wf.benchmark_files(cfg) == [
+        f"results/{name}.tsv"
+        for name in (
+            "benchmarks/warm_up_clustering",
+            *(f"s/benchmarks/images_{job}" for job in ("adapt", "train", "select")),
+            *(f"s/benchmarks/images_{job}/02" for job in ("segment", "baseline", "evaluate")),
+        )
+    ]
 
 
 def test_network_without_recurrence_skips_the_convgru() -> None:
