@@ -91,17 +91,6 @@ def measure_images(paths: list[Path]) -> ObjectStats:
     return measured(sizes, "masks", sizes.counts, shape, len(paths))
 
 
-def measure_split(
-    root: Path, train: list[str], validation: list[str], cfg: AdaptConfig
-) -> tuple[ObjectStats, dict[str, list[str]]]:
-    """What `adapt` records of a still-image dataset: its training masks' objects and its split.
-
-    The split maps folders to the file names of the validation images the choices are made on.
-    """
-    split = validation_images(root, train, validation, cfg)
-    return measure_images(training_images(root, train, {"validation": split})), split
-
-
 def run_images_adapt(
     root: Path,
     train: list[str],
@@ -111,8 +100,9 @@ def run_images_adapt(
     cfg: AdaptConfig,
     out: Path,
 ) -> None:
-    """Measure a still-image dataset's training masks, choose settings, write `settings.yaml`."""
-    stats, split = measure_split(root, train, validation, cfg)
+    """Hold images back, measure the other training masks, write `settings.yaml` as adapt does."""
+    split = validation_images(root, train, validation, cfg)
+    stats = measure_images(training_images(root, train, {"validation": split}))
     write_settings(out, stats, split, {}, defaults, explicit, cfg)
 
 
