@@ -352,14 +352,25 @@ def chosen_settings(
     return record
 
 
+@dataclass
+class Current:
+    """The setting to beat: its row, configs and labels, on the chosen checkpoint's embeddings."""
+
+    row: dict[str, Any]
+    configs: dict[str, Any]  # "cluster": ClusterConfig, "link": LinkConfig
+    labels: list[np.ndarray]
+    embeddings: list[np.ndarray]
+    background: np.ndarray
+
+
 def best_checkpoint(
     validation: Validation,
     candidates: list[Path],
     cluster: ClusterConfig,
     link: LinkConfig,
     infer: InferConfig,
-) -> tuple[dict[str, Any], Path, list[np.ndarray], np.ndarray, list[np.ndarray]]:
-    """The best candidate weights under the derived settings, with what scoring them made."""
+) -> tuple[Path, Current]:
+    """The best candidate weights under the derived settings, and that setting as the current."""
     best = None
     for path in reversed(candidates):  # the final weights first: they win ties
         model = TrainedModel.from_file(path)
@@ -368,11 +379,32 @@ def best_checkpoint(
         row, labels = validation.run(
             "checkpoint", embeddings, background, cluster, link, checkpoint=path.name
         )
-        if best is None or row["criterion"] > best[0]["criterion"]:
-            best = (row, path, embeddings, background, labels)
+        if best is None or row["criterion"] > best[1].row["criterion"]:
+            configs = {"cluster": cluster, "link": link}
+            best = (path, Current(row, configs, labels, embeddings, background))
     if best is None:
         raise ValueError("no candidate weights to choose from")
     return best
+
+
+def search_step(validation: Validation, step: Step, current: Current, fixed: set[str]) -> None:
+    """Try every other value of a step's options (`fixed` keys kept); keep any strictly better."""
+    base = current.configs[step.section]
+    for update in grid(base.model_dump(), step.options(base), fixed):
+        trial = {**current.configs, step.section: base.model_copy(update=update)}
+        if step.section == "link" and redundant(trial["link"]):
+            continue
+        row, labels = validation.run(
+            step.stage,
+            current.embeddings,
+            current.background,
+            trial["cluster"],
+            trial["link"],
+            labels=current.labels if step.section == "link" else None,
+            **update,
+        )
+        if row["criterion"] > current.row["criterion"]:
+            current.row, current.configs, current.labels = row, trial, labels
 
 
 def choose(
@@ -385,26 +417,7 @@ def choose(
     steps: tuple[Step, ...] = TIMELAPSE_STEPS,
 ) -> tuple[Path, ClusterConfig, LinkConfig, dict[str, Any]]:
     """The best checkpoint, then each step's best values; a trial wins only if strictly better."""
-    best = best_checkpoint(validation, candidates, cluster, link, infer)
-    row, path, embeddings, background, labels = best
-    configs: dict[str, Any] = {"cluster": cluster, "link": link}
+    path, current = best_checkpoint(validation, candidates, cluster, link, infer)
     for step in steps:
-        current = configs[step.section]
-        fixed = set(explicit.get(step.section, {}))
-        for update in grid(current.model_dump(), step.options(current), fixed):
-            trial = {**configs, step.section: configs[step.section].model_copy(update=update)}
-            if step.section == "link" and redundant(trial["link"]):
-                continue
-            reused = labels if step.section == "link" else None
-            trial_row, trial_labels = validation.run(
-                step.stage,
-                embeddings,
-                background,
-                trial["cluster"],
-                trial["link"],
-                labels=reused,
-                **update,
-            )
-            if trial_row["criterion"] > row["criterion"]:
-                row, configs, labels = trial_row, trial, trial_labels
-    return path, configs["cluster"], configs["link"], row
+        search_step(validation, step, current, set(explicit.get(step.section, {})))
+    return path, current.configs["cluster"], current.configs["link"], current.row
