@@ -296,12 +296,7 @@ def chunk_stores(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: 
     ]
 
 
-FITTING = ("adapt", "train", "select")  # the jobs that make a dataset's model folder
-
-
-def fitting_rule(dataset: DatasetConfig, stage: str) -> str:
-    """The rule fitting a dataset's model: still images' are `images_{stage}`."""
-    return f"images_{stage}" if dataset.kind == "images" else stage
+FITTING = ("adapt", "train", "select")  # the jobs that make a model folder (images_*)
 
 
 def result_folder(name: str, method: str, sequence: str) -> str:
@@ -334,7 +329,8 @@ def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     for name, dataset in cfg.datasets.items():
         files += [jobs_file("simulate", name)] if dataset.simulate is not None else []
         fitted = FITTING if dataset.model is None else ()
-        files += [jobs_file(fitting_rule(dataset, job), name) for job in fitted]
+        prefix = "images_" if dataset.kind == "images" else ""  # the still images' rules
+        files += [jobs_file(prefix + job, name) for job in fitted]
         if dataset.kind == "images":
             files += split_jobs(name, dataset)
         else:

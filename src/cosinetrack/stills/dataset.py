@@ -107,18 +107,18 @@ def run_images_adapt(
 
 
 def write_labels(out_dir: Path, labels: dict[str, np.ndarray]) -> None:
-    """Write labelled images (uint16, zlib) named like their images into a new folder."""
+    """Write labelled images (uint16, zlib) named like their images into a new folder; log it."""
     with atomic_path(out_dir) as partial:
         partial.mkdir(parents=True)
         for name, image in labels.items():
             if image.max(initial=0) > np.iinfo(np.uint16).max:
                 raise ValueError(f"{name}: {image.max()} objects do not fit a uint16 label image")
             tifffile.imwrite(partial / name, image.astype(np.uint16), compression="zlib")
+    counts = sum(int(len(np.unique(image)) - 1) for image in labels.values())
+    logger.info("%s: %d images, %d objects", out_dir, len(labels), counts)
 
 
 def run_images_baseline(root: Path, split: str, out_dir: Path, cfg: BaselineConfig) -> None:
     """Segment every image of a split with the classical baseline into labelled TIFFs."""
     labels = {path.name: segment_frame(read_image(path), cfg) for path in image_paths(root, split)}
     write_labels(out_dir, labels)
-    counts = [int(len(np.unique(image)) - 1) for image in labels.values()]
-    logger.info("%s: %d images, %d objects", out_dir, len(labels), sum(counts))

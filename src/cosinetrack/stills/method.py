@@ -206,5 +206,3 @@ def run_images_segment(
         unit = embed_image(model, prepared(raw, preprocess, str(path)), infer)
         labels[path.name] = segmented(unit, background, cluster, raw.shape)
     write_labels(Path(out_dir), labels)
-    counts = sum(int(len(np.unique(image)) - 1) for image in labels.values())
-    logger.info("%s: %d images, %d objects", out_dir, len(labels), counts)
