@@ -21,6 +21,7 @@ from cosinetrack.stages.adapt import (
     ObjectStats,
     choose_scale,
     derived,
+    held_back,
     measure_objects,
     resolve,
     run_adapt,
@@ -183,8 +184,16 @@ def test_validation_split_holds_back_the_last_frames(tmp_path: Path) -> None:
 
 def test_too_short_a_sequence_to_hold_frames_back_names_the_keys(tmp_path: Path) -> None:
     root = disks_dataset(tmp_path / "data", [6.0], frames=5)
+    with pytest.raises(ValueError, match=r"clip_frames: 4\): holding back 2 of 5 .* leaves 3"):
+        validation_split(root, ["01"], [], ADAPT, 4)
     with pytest.raises(ValueError, match=r"list a `validation` sequence .* adapt.tune: false"):
         validation_split(root, ["01"], [], ADAPT, 4)
+
+
+def test_hold_out_rule_takes_the_last_fraction_and_at_least_the_least() -> None:
+    assert list(held_back(range(40), ADAPT, 2, 4, "s")) == list(range(32, 40))  # 20 %
+    assert list(held_back(range(5), ADAPT, 2, 3, "s")) == [3, 4]  # round(1.0) < a frame pair
+    assert list(held_back(range(5), AdaptConfig(tune=False), 2, 3, "s")) == []
 
 
 def test_stage_config_layers_workflow_files_and_explicit_keys(tmp_path: Path) -> None:

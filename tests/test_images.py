@@ -18,6 +18,7 @@ from cosinetrack.config.sections import (
 )
 from cosinetrack.dag import targets as wf
 from cosinetrack.model import StackedHourglass
+from cosinetrack.stages.adapt import held_back
 from cosinetrack.stills import dataset, layout
 from cosinetrack.stills.dataset import run_images_adapt
 from cosinetrack.stills.method import cluster_image, still_configs
@@ -66,11 +67,12 @@ def test_mask_of_other_shape_and_missing_split(stills: Path) -> None:
 
 
 def test_held_back_images() -> None:
+    """The time-lapses' hold-out rule, on images: at least one held back, one left to train on."""
     paths = [Path(f"{i}.tif") for i in range(6)]
-    assert dataset.held_back(paths, AdaptConfig(), "01") == paths[-1:]  # 20% of 6, at least one
-    assert dataset.held_back(paths, AdaptConfig(tune=False), "01") == []
-    with pytest.raises(ValueError, match="training split 01 has 1 image"):
-        dataset.held_back(paths[:1], AdaptConfig(), "01")
+    assert held_back(paths, AdaptConfig(), 1, 1, "split 01") == paths[-1:]  # 20% of 6, at least 1
+    assert held_back(paths, AdaptConfig(tune=False), 1, 1, "split 01") == []
+    with pytest.raises(ValueError, match="split 01: holding back 1 of 1 for validation leaves 0"):
+        held_back(paths[:1], AdaptConfig(), 1, 1, "split 01")
 
 
 def test_images_dataset_config(stills: Path) -> None:
@@ -80,14 +82,21 @@ def test_images_dataset_config(stills: Path) -> None:
         datasets={"s": {"kind": "images", "path": stills, "train": ["01"], "test": ["02"]}}
     )
     wf.check_sources(cfg)
-    assert wf.image_targets(cfg) == [
+    assert wf.targets(cfg) == [
         "results/s/images/cosine/02",
         "results/s/images/baseline/02",
         "results/s/images/metrics/02.csv",
+        "results/runtimes.png",
     ]
     assert wf.metric_tables(cfg) == [] and wf.stills(cfg).keys() == {"s"}
-    assert "results/s/benchmarks/images_train.tsv" in wf.benchmark_files(cfg)
-    assert not any("/prep/" in path or "_RES" in path for path in wf.targets(cfg))
+    assert wf.benchmark_files(cfg) == [
+        f"results/{name}.tsv"
+        for name in (
+            "benchmarks/warm_up_clustering",
+            *(f"s/benchmarks/images_{job}" for job in ("adapt", "train", "select")),
+            *(f"s/benchmarks/images_{job}/02" for job in ("segment", "baseline", "evaluate")),
+        )
+    ]
 
 
 def test_network_without_recurrence_skips_the_convgru() -> None:

@@ -1,7 +1,9 @@
 """Choices on validation frames: checkpoint, clustering and linking, scored by py-ctcmetrics."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -10,6 +12,7 @@ from cosinetrack.config.file import WorkflowConfig
 from cosinetrack.config.sections import (
     AdaptConfig,
     ClusterConfig,
+    InferConfig,
     LinkConfig,
     ModelConfig,
     PreprocessConfig,
@@ -19,7 +22,15 @@ from cosinetrack.dag import targets
 from cosinetrack.model.folder import TrainedModel
 from cosinetrack.stages.adapt import run_adapt
 from cosinetrack.stages.preprocess import run_preprocess
-from cosinetrack.stages.select import Choosing, cluster_options, grid, link_options, run_select
+from cosinetrack.stages.select import (
+    Choosing,
+    Step,
+    choose,
+    cluster_options,
+    grid,
+    link_options,
+    run_select,
+)
 from cosinetrack.stages.train import run_train
 
 MODEL = ModelConfig(levels=2, filters=4, embedding_dim=4)
@@ -45,6 +56,57 @@ def test_options_surround_the_current_values() -> None:
         "min_cluster_size": [10, 20, 40],
     }
     assert link_options(LinkConfig(parent_dilation=3))["parent_dilation"] == [3, 6]
+
+
+class Scripted:
+    """A validation whose criterion comes from a table of tags: the chooser's order and ties."""
+
+    recorded = ("criterion",)
+
+    def __init__(self, criteria: dict[tuple, float]) -> None:
+        self.criteria, self.rows, self.reused = criteria, [], []
+
+    def embed(self, model: object, infer: InferConfig) -> list[np.ndarray]:
+        return [np.zeros(1)]
+
+    def run(self, stage, embeddings, background, cluster, link, labels=None, **tags):
+        self.reused.append(labels is not None)
+        key = (stage, *tags.values())
+        row = {"stage": stage, **tags, "criterion": self.criteria.get(key, 0.5)}
+        self.rows.append(row)
+        return row, [np.full(1, len(self.rows))] if labels is None else labels
+
+
+def test_one_chooser_tries_steps_in_order_and_keeps_ties(monkeypatch) -> None:
+    model = SimpleNamespace(background_direction=[1.0, 0.0])
+    monkeypatch.setattr(TrainedModel, "from_file", lambda path: model)
+    candidates = [Path("candidates/iteration000002.pt"), Path("model.pt")]
+    cluster, link = ClusterConfig(min_cluster_size=20, min_samples=5), LinkConfig()
+    # A tie with the final weights keeps them; a strictly better clustering wins, an equal not.
+    validation = Scripted(
+        {
+            ("checkpoint", "iteration000002.pt"): 0.5,  # ties the final weights' 0.5
+            ("cluster", 0.3, 20): 0.6,
+            ("cluster", 0.7, 40): 0.6,  # ties the chosen one, tried later
+        }
+    )
+    steps = (Step("cluster", "cluster", cluster_options), Step("link", "link", link_options))
+    path, chosen, linked, row = choose(
+        validation,
+        candidates,
+        cluster,
+        link,
+        {"link": {"parent_dilation": 2}},
+        InferConfig(),
+        steps,
+    )
+    assert path.name == "model.pt" and row["criterion"] == 0.6
+    assert (chosen.background_threshold, chosen.min_cluster_size) == (0.3, 20)
+    assert linked == link
+    stages = [r["stage"] for r in validation.rows]
+    assert stages == ["checkpoint"] * 2 + ["cluster"] * 11 + ["link"] * 2
+    # Clustering steps recluster; linking steps reuse the chosen clustering's labels.
+    assert validation.reused == [False] * 13 + [True] * 2
 
 
 @pytest.fixture

@@ -296,8 +296,7 @@ def chunk_stores(name: str, dataset: DatasetConfig, sequence: str, chunk_pairs: 
     ]
 
 
-FITTING = ("adapt", "train", "select")  # the jobs that make a dataset's model folder
-IMAGE_FITTING = ("images_adapt", "images_train", "images_select")
+FITTING = ("adapt", "train", "select")  # the jobs that make a model folder (images_*)
 
 
 def result_folder(name: str, method: str, sequence: str) -> str:
@@ -316,25 +315,48 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
     ]
 
 
+def scored_splits(name: str, dataset: DatasetConfig) -> list[str]:
+    """The test splits of a still-image dataset that come with masks."""
+    from cosinetrack.stills import layout
+
+    return [s for s in dataset.test if layout.has_masks(dataset_root(name, dataset), s)]
+
+
 def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     """The Snakemake benchmark file of every job that makes the results and figures."""
     files = [jobs_file("metrics"), jobs_file("metrics_table")] if metric_tables(cfg) else []
     files.append(jobs_file("warm_up_clustering"))  # every dataset has a test sequence
-    files += image_benchmarks(cfg)
-    for name, dataset in timelapses(cfg).items():
+    for name, dataset in cfg.datasets.items():
         files += [jobs_file("simulate", name)] if dataset.simulate is not None else []
-        files += [jobs_file(job, name) for job in FITTING] if dataset.model is None else []
-        files += [jobs_file("preprocess", name, seq=seq) for seq in sequences(dataset)]
-        for seq in dataset.test:
-            files += [jobs_file(job, name, seq=seq) for job in ("infer", "gather_pairs")]
-            frames = frame_count(name, dataset, seq)
-            chunks = range(chunk_count(frames, cfg.cluster.chunk_pairs))
-            files += [jobs_file("cluster", name, seq=seq, chunk=c) for c in chunks]
-            files += [jobs_file(job, name, seq=seq) for job in ("link", "baseline")]
-            scored = has_ground_truth(name, dataset, seq)
-            jobs = ("figures", "export", "evaluate") if scored else ("figures", "export")
-            files += [jobs_file(job, name, method=m, seq=seq) for job in jobs for m in METHODS]
+        fitted = FITTING if dataset.model is None else ()
+        prefix = "images_" if dataset.kind == "images" else ""  # the still images' rules
+        files += [jobs_file(prefix + job, name) for job in fitted]
+        if dataset.kind == "images":
+            files += split_jobs(name, dataset)
+        else:
+            files += sequence_jobs(name, dataset, cfg.cluster.chunk_pairs)
     return files
+
+
+def sequence_jobs(name: str, dataset: DatasetConfig, chunk_pairs: int) -> list[str]:
+    """Benchmark files of a time-lapse's per-sequence jobs: preprocess, and each test's stages."""
+    files = [jobs_file("preprocess", name, seq=seq) for seq in sequences(dataset)]
+    for seq in dataset.test:
+        files += [jobs_file(job, name, seq=seq) for job in ("infer", "gather_pairs")]
+        chunks = range(chunk_count(frame_count(name, dataset, seq), chunk_pairs))
+        files += [jobs_file("cluster", name, seq=seq, chunk=c) for c in chunks]
+        files += [jobs_file(job, name, seq=seq) for job in ("link", "baseline")]
+        scored = has_ground_truth(name, dataset, seq)
+        jobs = ("figures", "export", "evaluate") if scored else ("figures", "export")
+        files += [jobs_file(job, name, method=m, seq=seq) for job in jobs for m in METHODS]
+    return files
+
+
+def split_jobs(name: str, dataset: DatasetConfig) -> list[str]:
+    """Benchmark files of a still-image dataset's per-split jobs: segment, baseline, evaluate."""
+    jobs = ("images_segment", "images_baseline")
+    files = [jobs_file(job, name, seq=s) for s in dataset.test for job in jobs]
+    return files + [jobs_file("images_evaluate", name, seq=s) for s in scored_splits(name, dataset)]
 
 
 def jobs_file(rule: str, name: str = "", **wildcards: str | int) -> str:
@@ -343,47 +365,32 @@ def jobs_file(rule: str, name: str = "", **wildcards: str | int) -> str:
 
 
 def targets(cfg: WorkflowConfig) -> list[str]:
-    """Every final output: results and figures of all test sequences, metrics where GT exists."""
-    files = [
-        template.format(dataset=name, method=method, seq=sequence)
-        for name, dataset in timelapses(cfg).items()
-        for sequence in dataset.test
-        for method in METHODS
-        for template in (paths.RESULT, paths.OVERLAY, paths.LINEAGE, paths.GEFF, paths.OBJECTS)
-    ]
+    """Every final output: each dataset's results, metrics where GT exists, the runtimes plot."""
+    files = [file for name, dataset in cfg.datasets.items() for file in results(name, dataset)]
     if metric_tables(cfg):
         files += [paths.ALL_METRICS, paths.METRICS_TABLE]
-    return [*files, *image_targets(cfg), paths.RUNTIMES_PLOT]
+    return [*files, paths.RUNTIMES_PLOT]
 
 
-def scored_splits(name: str, dataset: DatasetConfig) -> list[str]:
-    """The test splits of a still-image dataset that come with masks."""
-    from cosinetrack.stills import layout
-
-    return [s for s in dataset.test if layout.has_masks(dataset_root(name, dataset), s)]
+# What each method leaves of a test sequence: tracks, overlays, lineage, exports.
+SEQUENCE_RESULTS = (paths.RESULT, paths.OVERLAY, paths.LINEAGE, paths.GEFF, paths.OBJECTS)
 
 
-def image_targets(cfg: WorkflowConfig) -> list[str]:
-    """Labelled images of both methods on every still-image test split, scores where masks are."""
-    files = []
-    for name, dataset in stills(cfg).items():
-        files += [
+def results(name: str, dataset: DatasetConfig) -> list[str]:
+    """A dataset's final outputs: every method's on each test sequence or split, image scores."""
+    if dataset.kind == "images":
+        labels = [
             paths.IMAGE_LABELS.format(dataset=name, method=m, seq=s)
             for s in dataset.test
             for m in METHODS
         ]
-        files += [
+        scores = [
             paths.IMAGE_METRICS.format(dataset=name, seq=s) for s in scored_splits(name, dataset)
         ]
-    return files
-
-
-def image_benchmarks(cfg: WorkflowConfig) -> list[str]:
-    """The benchmark file of every job of the still-image datasets."""
-    files = []
-    for name, dataset in stills(cfg).items():
-        files += [jobs_file(job, name) for job in IMAGE_FITTING] if dataset.model is None else []
-        jobs = ("images_segment", "images_baseline")
-        files += [jobs_file(job, name, seq=s) for s in dataset.test for job in jobs]
-        files += [jobs_file("images_evaluate", name, seq=s) for s in scored_splits(name, dataset)]
-    return files
+        return labels + scores
+    return [
+        template.format(dataset=name, method=method, seq=sequence)
+        for sequence in dataset.test
+        for method in METHODS
+        for template in SEQUENCE_RESULTS
+    ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from skimage.measure import regionprops
@@ -26,6 +26,8 @@ from cosinetrack.config.settings import write_yaml
 from cosinetrack.formats import ctc, ctc_layout
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Median equivalent diameter (original px) of the SEG masks of the default dataset's training
 # sequence (SimConfig(), sequence 01), on which the baseline's pixel defaults were tuned.
@@ -46,7 +48,7 @@ class ObjectStats:
     """What the training ground truth says about the objects."""
 
     diameter: float  # median equivalent diameter, pixels of the original frames
-    source: str  # the masks measured: SEG (gold), ST (silver), or config (adapt.object_diameter)
+    source: str  # masks measured: SEG (gold), ST (silver), still images' masks, or config
     objects: int  # masks measured
     objects_per_frame: float  # mean number of tracked objects per TRA frame
     coverage: float  # mean fraction of a frame covered by the measured masks
@@ -54,14 +56,41 @@ class ObjectStats:
     frames: int  # frames of the training sequences, in all
 
 
-def mask_diameters(paths: Iterable[Path]) -> tuple[list[float], list[float]]:
-    """Equivalent diameters of every mask of label images, and the covered fraction of each."""
-    diameters, coverage = [], []
-    for path in paths:
-        labels = ctc.read_label_frame(path)
-        diameters += [region.equivalent_diameter_area for region in regionprops(labels)]
-        coverage.append(float((labels > 0).mean()))
-    return diameters, coverage
+@dataclass(frozen=True)
+class MaskSizes:
+    """What label images measure: every object's diameter; each image's coverage, count, shape."""
+
+    diameters: list[float]  # equivalent diameter of every object, pixels
+    coverage: list[float]  # fraction of each image covered by objects
+    counts: list[int]  # objects in each image
+    shapes: list[tuple[int, ...]]  # (H, W) of each image
+
+
+def mask_sizes(labels: Iterable[np.ndarray]) -> MaskSizes:
+    """Measure the objects of label images (frames' SEG or ST masks, or still images' masks)."""
+    sizes = MaskSizes([], [], [], [])
+    for image in labels:
+        regions = regionprops(image)
+        sizes.diameters.extend(region.equivalent_diameter_area for region in regions)
+        sizes.coverage.append(float((image > 0).mean()))
+        sizes.counts.append(len(regions))
+        sizes.shapes.append(image.shape)
+    return sizes
+
+
+def measured(
+    sizes: MaskSizes, source: str, per_frame: list[int], shape: tuple[int, int], frames: int
+) -> ObjectStats:
+    """The stats of measured masks: median diameter, mean objects per frame, mean coverage."""
+    return ObjectStats(
+        diameter=round(float(np.median(sizes.diameters)), 2),
+        source=source,
+        objects=len(sizes.diameters),
+        objects_per_frame=round(float(np.mean(per_frame)), 2),
+        coverage=round(float(np.mean(sizes.coverage)), 4),
+        frame_shape=shape,
+        frames=frames,
+    )
 
 
 def outline_masks(
@@ -125,20 +154,12 @@ def object_stats(
         first, last = truth.gt.tracks[:, 1], truth.gt.tracks[:, 2]
         counts += [int(((first <= t) & (last >= t)).sum()) for t in range(len(truth.gt.tra))]
     source = "SEG" if masks["SEG"] else "ST"
-    diameters, coverage = mask_diameters(masks[source])
+    sizes = mask_sizes(ctc.read_label_frame(path) for path in masks[source])
     shape = ctc.check_shapes(tra[:1])
-    if not diameters:
+    if not sizes.diameters:
         per_frame = float(np.mean(counts))
         return given_size(root, list(truths), cfg, choice, shape, per_frame, len(tra))
-    return ObjectStats(
-        diameter=round(float(np.median(diameters)), 2),
-        source=source,
-        objects=len(diameters),
-        objects_per_frame=round(float(np.mean(counts)), 2),
-        coverage=round(float(np.mean(coverage)), 4),
-        frame_shape=shape,
-        frames=len(tra),
-    )
+    return measured(sizes, source, counts, shape, len(tra))
 
 
 def given_size(
@@ -227,18 +248,24 @@ def max_instances(default: int, crop: int, stats: ObjectStats, scale: float) -> 
     return int(min(128, max(default, math.ceil(2 * expected))))
 
 
-def validation_frames(frames: int, cfg: AdaptConfig, clip_frames: int, sequence: str) -> int:
-    """Frames held back at the end of a training sequence for validation (0 without tuning)."""
+def held_back(
+    items: Sequence[T], cfg: AdaptConfig, least: int, keep: int, what: str
+) -> Sequence[T]:
+    """The last items (a sequence's frames, a split's images) held back for validation.
+
+    `adapt.validation_fraction` of them and at least `least` (a frame pair, or one image), none
+    without tuning; refused when fewer than `keep` would be left to train on.
+    """
     if not cfg.tune:
-        return 0
-    held = max(2, round(cfg.validation_fraction * frames))
-    if frames - held < clip_frames:
+        return items[len(items) :]
+    held = max(least, round(cfg.validation_fraction * len(items)))
+    if len(items) - held < keep:
         raise ValueError(
-            f"training sequence {sequence} has {frames} frames: holding back {held} for "
-            f"validation leaves fewer than train.clip_frames ({clip_frames}); list a "
-            f"`validation` sequence for the dataset, or set adapt.tune: false"
+            f"{what}: holding back {held} of {len(items)} for validation leaves "
+            f"{max(0, len(items) - held)}, fewer than the {keep} training needs; list a "
+            f"`validation` sequence or split for the dataset, or set adapt.tune: false"
         )
-    return held
+    return items[len(items) - held :]
 
 
 def validation_split(
@@ -247,12 +274,13 @@ def validation_split(
     """The frames that choose checkpoint and post-processing: sequences, or held-back ends."""
     if validation or not cfg.tune:
         return {"sequences": list(validation), "held_back": {}}
-    held_back = {}
+    held = {}
     for sequence in train:
         frames = len(ctc_layout.frame_paths(Path(root) / sequence))
-        held = validation_frames(frames, cfg, clip_frames, sequence)
-        held_back[sequence] = [frames - held, frames]
-    return {"sequences": [], "held_back": held_back}
+        what = f"training sequence {sequence} (train.clip_frames: {clip_frames})"
+        validating = held_back(range(frames), cfg, 2, clip_frames, what)
+        held[sequence] = [frames - len(validating), frames]
+    return {"sequences": [], "held_back": held}
 
 
 def resolve(

@@ -1,11 +1,14 @@
-"""Choices made on validation frames: the checkpoint, then the post-processing settings.
+"""Choices made on validation data: the checkpoint, then the post-processing settings.
 
-Each choice runs the real stages (windowed inference, pair clustering, linking) on frames that
-neither trained the network nor are scored as a test, and scores them with py-ctcmetrics
-(SEG + TRA, or TRA alone where the validation frames have no SEG). Candidates are tried in order
-with the current setting first, and a candidate replaces it only when it scores strictly better,
-so ties keep the values derived from the object size. The chosen model, its post-processing
-settings and every score land in the model folder, which then carries them to any dataset.
+One chooser serves both kinds of dataset; a `Validation` says how its data is embedded, clustered
+and scored. On time-lapses (`FrameValidation`) each choice runs the real stages (windowed
+inference, pair clustering, linking) on frames that neither trained the network nor are scored as
+a test, and scores them with py-ctcmetrics (SEG + TRA, or TRA alone where the validation frames
+have no SEG); still images (`cosinetrack.stills.method`) are clustered one at a time and scored
+per image, never linked. Candidates are tried in order with the current setting first, and a
+candidate replaces it only when it scores strictly better, so ties keep the final weights and the
+values derived from the object size. The chosen model, its post-processing settings and every
+score land in the model folder, which then carries them to any dataset.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -94,13 +98,49 @@ def scored(
     return {**{k: values[k] for k in metrics}, "criterion": float(np.mean(criterion))}
 
 
-class Search:
-    """Scores settings on every validation part and keeps a row per setting tried."""
+class Validation(Protocol):
+    """Validation data a choice is made on: how it is embedded, clustered and scored."""
+
+    rows: list[dict[str, Any]]  # a row per setting tried: its stage, tags and scores
+    recorded: tuple[str, ...]  # the scores postprocess.yaml keeps
+
+    def embed(self, model: TrainedModel, infer: InferConfig) -> list[np.ndarray]:
+        """Embeddings of every validation item (a part's frame pairs, an image) by `model`."""
+        ...
+
+    def run(
+        self,
+        stage: str,
+        embeddings: list[np.ndarray],
+        background: np.ndarray,
+        cluster: ClusterConfig,
+        link: LinkConfig,
+        labels: list[np.ndarray] | None = None,
+        **tags: Any,
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Score one setting (reclustering unless `labels` are given); return its row, labels."""
+        ...
+
+
+def logged(row: dict[str, Any]) -> dict[str, Any]:
+    """Log a validation row, its scores rounded; return it."""
+    logger.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    return row
+
+
+class FrameValidation:
+    """Time-lapse validation parts: frame pairs embedded, clustered, linked, scored as CTC."""
+
+    recorded = ("SEG", "DET", "TRA", "criterion")
 
     def __init__(self, parts: list[ValidationPart], scratch: Path) -> None:
         """Start an empty search over `parts`."""
         self.parts, self.scratch = parts, scratch
         self.rows: list[dict[str, Any]] = []
+
+    def embed(self, model: TrainedModel, infer: InferConfig) -> list[np.ndarray]:
+        """Unit embeddings (P, 2, D, H, W) of every part's frame pairs."""
+        return [embed(model, part.image, infer) for part in self.parts]
 
     @staticmethod
     def cosines(embeddings: list[np.ndarray], background: np.ndarray) -> Iterator[np.ndarray]:
@@ -134,8 +174,7 @@ class Search:
         ]
         row = {"stage": stage, **tags}
         row.update({key: float(np.mean([s[key] for s in scores])) for key in scores[0]})
-        self.rows.append(row)
-        logger.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        self.rows.append(logged(row))
         return row, labels
 
 
@@ -195,6 +234,24 @@ def redundant(link: LinkConfig) -> bool:
     return link.outlines == "labels" and link.outline_threshold is not None
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of the search: its stage name, the section it varies and the values it tries."""
+
+    stage: str
+    section: Literal["cluster", "link"]  # cluster steps recluster; link steps reuse the labels
+    options: Callable[[Any], dict[str, list[Any]]]
+
+
+# The time-lapse search: clustering (sizes, then separation), then linking and outlines.
+TIMELAPSE_STEPS = (
+    Step("cluster", "cluster", cluster_options),
+    Step("coordinates", "cluster", coordinate_options),
+    Step("link", "link", link_options),
+    Step("outline", "link", outline_options),
+)
+
+
 def candidate_files(train_dir: Path) -> list[Path]:
     """The candidate weights of a training run, earliest first; the final model.pt last."""
     return [*sorted((Path(train_dir) / "candidates").glob("*.pt")), Path(train_dir) / "model.pt"]
@@ -241,76 +298,126 @@ class Choosing:
         return InferConfig(**{**self.params["infer"], "device": "cpu"})
 
 
+def frame_validation(
+    stores: dict[str, Path], root: Path, settings: Path, scratch: Path
+) -> FrameValidation:
+    """The validation parts settings.yaml names, their GT cut into `scratch`."""
+    parts = validation_parts(stores, root, settings)
+    return FrameValidation([validation_part(*part, scratch) for part in parts], scratch)
+
+
 def run_select(choosing: Choosing, stores: dict[str, Path], root: Path, threads: int = 1) -> None:
     """Choose checkpoint and post-processing on the validation frames settings.yaml names."""
+    validation = partial(frame_validation, stores, root, choosing.settings)
+    select_model(choosing, validation, TIMELAPSE_STEPS, threads)
+
+
+def select_model(
+    choosing: Choosing,
+    validation: Callable[[Path], Validation],
+    steps: tuple[Step, ...],
+    threads: int = 1,
+) -> None:
+    """Choose on the validation data made in a scratch folder (tuning), write the model folder."""
     torch.set_num_threads(usable_threads(threads))
     cluster, link = choosing.config(ClusterConfig, "cluster"), choosing.config(LinkConfig, "link")
-    train_dir, explicit, tune = choosing.train_dir, choosing.explicit, choosing.tune
-    candidates = candidate_files(train_dir) if tune else [Path(train_dir) / "model.pt"]
-    chosen, scores = candidates[-1], {}
-    out_dir = Path(choosing.out_dir)
+    train_dir, out_dir = Path(choosing.train_dir), Path(choosing.out_dir)
+    chosen, scores, recorded = train_dir / "model.pt", {}, ()
     out_dir.mkdir(parents=True, exist_ok=True)
-    with scratch_folder(out_dir / ".select.scratch") as scratch:
-        if tune:
-            parts = validation_parts(stores, root, choosing.settings)
-            search = Search([validation_part(*p, Path(scratch)) for p in parts], Path(scratch))
+    rows: list[dict[str, Any]] = []
+    if choosing.tune:
+        with scratch_folder(out_dir / ".select.scratch") as scratch:
+            data = validation(Path(scratch))
+            candidates = candidate_files(train_dir)
             chosen, cluster, link, scores = choose(
-                search, candidates, cluster, link, explicit, choosing.infer()
+                data, candidates, cluster, link, choosing.explicit, choosing.infer(), steps
             )
-            pd.DataFrame(search.rows).to_csv(out_dir / "validation.csv", index=False)
-        else:
-            pd.DataFrame([], columns=["stage"]).to_csv(out_dir / "validation.csv", index=False)
-    record = {
-        "cluster": {
-            k: getattr(cluster, k)
-            for k in {**cluster_options(cluster), **coordinate_options(cluster)}
-        },
-        "link": {k: getattr(link, k) for k in {**link_options(link), **outline_options(link)}},
-        "validation_scores": {
-            k: scores[k] for k in ("SEG", "DET", "TRA", "criterion") if k in scores
-        },
-    }
+            rows, recorded = data.rows, data.recorded
+    pd.DataFrame(rows, columns=None if rows else ["stage"]).to_csv(
+        out_dir / "validation.csv", index=False
+    )
+    record = chosen_settings({"cluster": cluster, "link": link}, steps)
+    record["validation_scores"] = {k: scores[k] for k in recorded if k in scores}
     write_model_folder(out_dir, chosen, train_dir, record)
 
 
+def chosen_settings(
+    configs: dict[str, ClusterConfig | LinkConfig], steps: tuple[Step, ...]
+) -> dict[str, Any]:
+    """The values of every key the search steps try, by section: what postprocess.yaml keeps."""
+    record: dict[str, Any] = {}
+    for step in steps:
+        cfg = configs[step.section]
+        record.setdefault(step.section, {}).update({k: getattr(cfg, k) for k in step.options(cfg)})
+    return record
+
+
+@dataclass
+class Current:
+    """The setting to beat: its row, configs and labels, on the chosen checkpoint's embeddings."""
+
+    row: dict[str, Any]
+    configs: dict[str, Any]  # "cluster": ClusterConfig, "link": LinkConfig
+    labels: list[np.ndarray]
+    embeddings: list[np.ndarray]
+    background: np.ndarray
+
+
+def best_checkpoint(
+    validation: Validation,
+    candidates: list[Path],
+    cluster: ClusterConfig,
+    link: LinkConfig,
+    infer: InferConfig,
+) -> tuple[Path, Current]:
+    """The best candidate weights under the derived settings, and that setting as the current."""
+    best = None
+    for path in reversed(candidates):  # the final weights first: they win ties
+        model = TrainedModel.from_file(path)
+        background = np.asarray(model.background_direction, np.float32)
+        embeddings = validation.embed(model, infer)
+        row, labels = validation.run(
+            "checkpoint", embeddings, background, cluster, link, checkpoint=path.name
+        )
+        if best is None or row["criterion"] > best[1].row["criterion"]:
+            configs = {"cluster": cluster, "link": link}
+            best = (path, Current(row, configs, labels, embeddings, background))
+    if best is None:
+        raise ValueError("no candidate weights to choose from")
+    return best
+
+
+def search_step(validation: Validation, step: Step, current: Current, fixed: set[str]) -> None:
+    """Try every other value of a step's options (`fixed` keys kept); keep any strictly better."""
+    base = current.configs[step.section]
+    for update in grid(base.model_dump(), step.options(base), fixed):
+        trial = {**current.configs, step.section: base.model_copy(update=update)}
+        if step.section == "link" and redundant(trial["link"]):
+            continue
+        row, labels = validation.run(
+            step.stage,
+            current.embeddings,
+            current.background,
+            trial["cluster"],
+            trial["link"],
+            labels=current.labels if step.section == "link" else None,
+            **update,
+        )
+        if row["criterion"] > current.row["criterion"]:
+            current.row, current.configs, current.labels = row, trial, labels
+
+
 def choose(
-    search: Search,
+    validation: Validation,
     candidates: list[Path],
     cluster: ClusterConfig,
     link: LinkConfig,
     explicit: dict[str, dict[str, Any]],
     infer: InferConfig,
+    steps: tuple[Step, ...] = TIMELAPSE_STEPS,
 ) -> tuple[Path, ClusterConfig, LinkConfig, dict[str, Any]]:
-    """The best checkpoint, its best clustering (sizes, then separation), then linking."""
-    best = None
-    for path in reversed(candidates):  # the final weights first: they win ties
-        model = TrainedModel.from_file(path)
-        background = np.asarray(model.background_direction, np.float32)
-        embeddings = [embed(model, part.image, infer) for part in search.parts]
-        row, labels = search.run(
-            "checkpoint", embeddings, background, cluster, link, checkpoint=path.name
-        )
-        if best is None or row["criterion"] > best[0]["criterion"]:
-            best = (row, path, embeddings, background, labels)
-    row, path, embeddings, background, labels = best
-    fixed = set(explicit.get("cluster", {}))
-    for stage, options in (("cluster", cluster_options), ("coordinates", coordinate_options)):
-        for update in grid(cluster.model_dump(), options(cluster), fixed):
-            trial = cluster.model_copy(update=update)
-            trial_row, trial_labels = search.run(
-                stage, embeddings, background, trial, link, **update
-            )
-            if trial_row["criterion"] > row["criterion"]:
-                row, cluster, labels = trial_row, trial, trial_labels
-    fixed = set(explicit.get("link", {}))
-    for stage, options in (("link", link_options), ("outline", outline_options)):
-        for update in grid(link.model_dump(), options(link), fixed):
-            trial = link.model_copy(update=update)
-            if redundant(trial):
-                continue
-            trial_row, _ = search.run(
-                stage, embeddings, background, cluster, trial, labels=labels, **update
-            )
-            if trial_row["criterion"] > row["criterion"]:
-                row, link = trial_row, trial
-    return path, cluster, link, row
+    """The best checkpoint, then each step's best values; a trial wins only if strictly better."""
+    path, current = best_checkpoint(validation, candidates, cluster, link, infer)
+    for step in steps:
+        search_step(validation, step, current, set(explicit.get(step.section, {})))
+    return path, current.configs["cluster"], current.configs["link"], current.row

@@ -19,12 +19,17 @@ from typing import Any
 
 import numpy as np
 import tifffile
-from skimage.measure import regionprops
 
 from cosinetrack.config.sections import AdaptConfig, BaselineConfig
 from cosinetrack.formats import ctc
 from cosinetrack.formats.atomic import atomic_path
-from cosinetrack.stages.adapt import ObjectStats, write_settings
+from cosinetrack.stages.adapt import (
+    ObjectStats,
+    held_back,
+    mask_sizes,
+    measured,
+    write_settings,
+)
 from cosinetrack.stages.baseline import segment_frame
 from cosinetrack.stills.layout import check_masks_exist, image_paths, mask_path
 
@@ -50,28 +55,16 @@ def read_mask(image: Path, shape: tuple[int, ...]) -> np.ndarray:
     return labels
 
 
-def held_back(paths: list[Path], cfg: AdaptConfig, split: str) -> list[Path]:
-    """The last images of a training split held back for validation (none without tuning)."""
-    if not cfg.tune:
-        return []
-    held = max(1, round(cfg.validation_fraction * len(paths)))
-    if held >= len(paths):
-        raise ValueError(
-            f"training split {split} has {len(paths)} image(s): holding back {held} for "
-            f"validation leaves none to train on; add images, list a `validation` split, or set "
-            f"adapt.tune: false"
-        )
-    return paths[-held:]
-
-
 def validation_images(
     root: Path, train: list[str], validation: list[str], cfg: AdaptConfig
 ) -> dict[str, list[str]]:
     """File names, per split, of the images the choices are made on (never trained on)."""
     if validation or not cfg.tune:
         return {split: [p.name for p in image_paths(root, split)] for split in validation}
+    images = {split: image_paths(root, split) for split in train}
     return {
-        split: [p.name for p in held_back(image_paths(root, split), cfg, split)] for split in train
+        split: [p.name for p in held_back(paths, cfg, 1, 1, f"training split {split}")]
+        for split, paths in images.items()
     }
 
 
@@ -88,39 +81,14 @@ def training_images(root: Path, train: list[str], settings: dict[str, Any]) -> l
 
 def measure_images(paths: list[Path]) -> ObjectStats:
     """Measure object size, density and the smallest image shape in training masks."""
-    diameters, coverage, counts, shapes = [], [], [], []
-    for image in paths:
-        labels = read_mask(image, read_image(image).shape)
-        regions = regionprops(labels)
-        diameters += [region.equivalent_diameter_area for region in regions]
-        coverage.append(float((labels > 0).mean()))
-        counts.append(len(regions))
-        shapes.append(labels.shape)
-    if not diameters:
+    sizes = mask_sizes(read_mask(image, read_image(image).shape) for image in paths)
+    if not sizes.diameters:
         raise ValueError(
             f"{paths[0].parent}: the training masks hold no object to measure; "
             f"set adapt.object_diameter (pixels) or adapt.measure: false"
         )
-    return ObjectStats(
-        diameter=round(float(np.median(diameters)), 2),
-        source="masks",
-        objects=len(diameters),
-        objects_per_frame=round(float(np.mean(counts)), 2),
-        coverage=round(float(np.mean(coverage)), 4),
-        frame_shape=(min(s[0] for s in shapes), min(s[1] for s in shapes)),
-        frames=len(paths),
-    )
-
-
-def measure_split(
-    root: Path, train: list[str], validation: list[str], cfg: AdaptConfig
-) -> tuple[ObjectStats, dict[str, list[str]]]:
-    """What `adapt` records of a still-image dataset: its training masks' objects and its split.
-
-    The split maps folders to the file names of the validation images the choices are made on.
-    """
-    split = validation_images(root, train, validation, cfg)
-    return measure_images(training_images(root, train, {"validation": split})), split
+    shape = (min(s[0] for s in sizes.shapes), min(s[1] for s in sizes.shapes))
+    return measured(sizes, "masks", sizes.counts, shape, len(paths))
 
 
 def run_images_adapt(
@@ -132,24 +100,25 @@ def run_images_adapt(
     cfg: AdaptConfig,
     out: Path,
 ) -> None:
-    """Measure a still-image dataset's training masks, choose settings, write `settings.yaml`."""
-    stats, split = measure_split(root, train, validation, cfg)
+    """Hold images back, measure the other training masks, write `settings.yaml` as adapt does."""
+    split = validation_images(root, train, validation, cfg)
+    stats = measure_images(training_images(root, train, {"validation": split}))
     write_settings(out, stats, split, {}, defaults, explicit, cfg)
 
 
 def write_labels(out_dir: Path, labels: dict[str, np.ndarray]) -> None:
-    """Write labelled images (uint16, zlib) named like their images into a new folder."""
+    """Write labelled images (uint16, zlib) named like their images into a new folder; log it."""
     with atomic_path(out_dir) as partial:
         partial.mkdir(parents=True)
         for name, image in labels.items():
             if image.max(initial=0) > np.iinfo(np.uint16).max:
                 raise ValueError(f"{name}: {image.max()} objects do not fit a uint16 label image")
             tifffile.imwrite(partial / name, image.astype(np.uint16), compression="zlib")
+    counts = sum(int(len(np.unique(image)) - 1) for image in labels.values())
+    logger.info("%s: %d images, %d objects", out_dir, len(labels), counts)
 
 
 def run_images_baseline(root: Path, split: str, out_dir: Path, cfg: BaselineConfig) -> None:
     """Segment every image of a split with the classical baseline into labelled TIFFs."""
     labels = {path.name: segment_frame(read_image(path), cfg) for path in image_paths(root, split)}
     write_labels(out_dir, labels)
-    counts = [int(len(np.unique(image)) - 1) for image in labels.values()]
-    logger.info("%s: %d images, %d objects", out_dir, len(labels), sum(counts))

@@ -5,17 +5,19 @@ recurrence (`ModelConfig.recurrent` false: the skips bypass the ConvGRUs), it tr
 one frame (`clip_frames` 1, each image a one-frame `TrainingSequence`) with the same loss and its
 neighbour relaxation, an image is embedded by one step from zero memory (`infer.TiledStream`,
 tiled as in inference) and clustered alone (`cluster.cluster_pair` on a (1, D, H, W) volume, whose
-3-D connectivity reduces to 8-connectivity in the plane). Nothing is linked.
+3-D connectivity reduces to 8-connectivity in the plane). Nothing is linked. Checkpoint and
+clustering are chosen by the time-lapses' chooser (`stages.select.choose`), on validation images
+scored per image (`ImageValidation`) and with the clustering sizes as its only search step.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from skimage.segmentation import relabel_sequential
 
@@ -23,6 +25,7 @@ from cosinetrack.algorithms.resample import resize_image, resize_labels, scaled_
 from cosinetrack.config.sections import (
     ClusterConfig,
     InferConfig,
+    LinkConfig,
     ModelConfig,
     PreprocessConfig,
     TrainConfig,
@@ -31,11 +34,11 @@ from cosinetrack.config.settings import read_settings
 from cosinetrack.dag.resources import usable_threads
 from cosinetrack.model.clips import TrainingSequence
 from cosinetrack.model.device import choose_device
-from cosinetrack.model.folder import TrainedModel, write_model_folder
+from cosinetrack.model.folder import TrainedModel
 from cosinetrack.stages.cluster import cluster_pair
 from cosinetrack.stages.infer import TiledStream
 from cosinetrack.stages.preprocess import normalise
-from cosinetrack.stages.select import Choosing, candidate_files, cluster_options, grid
+from cosinetrack.stages.select import Choosing, Step, cluster_options, logged, select_model
 from cosinetrack.stages.train import train_sequences, training_signature
 from cosinetrack.stills.dataset import (
     image_paths,
@@ -111,8 +114,10 @@ def segmented(
     return resize_labels(cluster_image(unit, background, cfg), tuple(shape))
 
 
-class Validation:
-    """The validation images, embedded per checkpoint, scored per clustering setting."""
+class ImageValidation:
+    """The validation images, embedded per checkpoint, clustered and scored per setting."""
+
+    recorded = ("seg", "f1", "criterion")
 
     def __init__(self, paths: list[Path], preprocess: PreprocessConfig) -> None:
         """Read and prepare the images and their masks once."""
@@ -120,22 +125,37 @@ class Validation:
         self.masks = [read_mask(p, read_image(p).shape) for p in paths]
         self.rows: list[dict[str, Any]] = []
 
-    def embed(self, model: TrainedModel, cfg: InferConfig) -> list[np.ndarray]:
+    def embed(self, model: TrainedModel, infer: InferConfig) -> list[np.ndarray]:
         """Unit embeddings of every validation image."""
-        return [embed_image(model, image, cfg) for image in self.images]
+        return [embed_image(model, image, infer) for image in self.images]
 
-    def score(
-        self, units: list[np.ndarray], background: np.ndarray, cfg: ClusterConfig, **tags: Any
-    ) -> dict[str, Any]:
-        """Pooled scores of one setting; the criterion is the mean of SEG and F1 at IoU 0.5."""
+    def run(
+        self,
+        stage: str,
+        embeddings: list[np.ndarray],
+        background: np.ndarray,
+        cluster: ClusterConfig,
+        link: LinkConfig,
+        labels: list[np.ndarray] | None = None,
+        **tags: Any,
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Pooled scores of one clustering (images are not linked) and its labels per image.
+
+        The criterion is the mean of SEG and F1 at IoU 0.5.
+        """
+        if labels is None:
+            labels = [cluster_image(unit, background, cluster) for unit in embeddings]
         total = Counts(0, 0, 0, 0.0, 0.0)
-        for unit, mask in zip(units, self.masks, strict=True):
-            total += count_image(mask, segmented(unit, background, cfg, mask.shape))
+        for image, mask in zip(labels, self.masks, strict=True):
+            total += count_image(mask, resize_labels(image, mask.shape))
         scores = total.scores()
-        row = {**tags, **scores, "criterion": (scores["seg"] + scores["f1"]) / 2}
-        self.rows.append(row)
-        logger.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-        return row
+        row = {"stage": stage, **tags, **scores, "criterion": (scores["seg"] + scores["f1"]) / 2}
+        self.rows.append(logged(row))
+        return row, labels
+
+
+# Images are clustered alone and never linked: the search tries the clustering's sizes only.
+IMAGE_STEPS = (Step("cluster", "cluster", cluster_options),)
 
 
 def validation_paths(root: Path, settings: Path) -> list[Path]:
@@ -152,55 +172,18 @@ def validation_paths(root: Path, settings: Path) -> list[Path]:
     return paths
 
 
-def choose(
-    validation: Validation,
-    candidates: list[Path],
-    cluster: ClusterConfig,
-    fixed: set[str],
-    infer: InferConfig,
-) -> tuple[Path, ClusterConfig, dict[str, Any]]:
-    """The best checkpoint with the derived clustering, then the best clustering for it."""
-    checkpoints = []
-    for path in reversed(candidates):  # the final weights first: max keeps the first of a tie
-        model = TrainedModel.from_file(path)
-        background = np.asarray(model.background_direction, np.float32)
-        units = validation.embed(model, infer)
-        row = validation.score(units, background, cluster, stage="checkpoint", checkpoint=path.name)
-        checkpoints.append((row, path, units, background))
-    row, path, units, background = max(checkpoints, key=lambda c: c[0]["criterion"])
-    chosen = cluster
-    for update in grid(cluster.model_dump(), cluster_options(cluster), fixed):
-        option = cluster.model_copy(update=update)
-        scored = validation.score(units, background, option, stage="cluster", **update)
-        if scored["criterion"] > row["criterion"]:  # strictly better, or the derived one stays
-            row, chosen = scored, option
-    return path, chosen, row
+def image_validation(
+    root: Path, settings: Path, preprocess: PreprocessConfig, scratch: Path
+) -> ImageValidation:
+    """The validation images settings.yaml names, prepared (`scratch` unused: no files)."""
+    return ImageValidation(validation_paths(root, settings), preprocess)
 
 
 def run_images_select(choosing: Choosing, root: Path, threads: int = 1) -> None:
     """Choose checkpoint and clustering on the validation images; write the model folder."""
-    torch.set_num_threads(usable_threads(threads))
     preprocess = choosing.config(PreprocessConfig, "preprocess")
-    cluster = choosing.config(ClusterConfig, "cluster")
-    train_dir, out_dir = Path(choosing.train_dir), Path(choosing.out_dir)
-    chosen, scores = train_dir / "model.pt", {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
-    if choosing.tune:
-        validation = Validation(validation_paths(root, choosing.settings), preprocess)
-        fixed = set(choosing.explicit.get("cluster", {}))
-        chosen, cluster, scores = choose(
-            validation, candidate_files(train_dir), cluster, fixed, choosing.infer()
-        )
-        rows = validation.rows
-    pd.DataFrame(rows, columns=None if rows else ["stage"]).to_csv(
-        out_dir / "validation.csv", index=False
-    )
-    record = {
-        "cluster": {k: getattr(cluster, k) for k in cluster_options(cluster)},
-        "validation_scores": {k: scores[k] for k in ("seg", "f1", "criterion") if k in scores},
-    }
-    write_model_folder(out_dir, chosen, train_dir, record)
+    validation = partial(image_validation, root, choosing.settings, preprocess)
+    select_model(choosing, validation, IMAGE_STEPS, threads)
 
 
 def run_images_segment(
@@ -223,5 +206,3 @@ def run_images_segment(
         unit = embed_image(model, prepared(raw, preprocess, str(path)), infer)
         labels[path.name] = segmented(unit, background, cluster, raw.shape)
     write_labels(Path(out_dir), labels)
-    counts = sum(int(len(np.unique(image)) - 1) for image in labels.values())
-    logger.info("%s: %d images, %d objects", out_dir, len(labels), counts)
