@@ -35,3 +35,13 @@ def test_cluster_section_runs_what_the_slurm_test_runs() -> None:
     flags = [*TEST_FLAGS[:-1], "2"]
     assert " ".join([".venv/bin/snakemake", *PROFILE_ARGS, *flags]) in commands[2].splitlines()
     assert "sudo tests/slurm/start-slurm.sh" in commands[2]
+
+
+def test_readme_is_short_and_every_relative_link_resolves() -> None:
+    readme = REPO / "README.md"
+    assert len(readme.read_text().splitlines()) <= 170
+    for page in [readme, *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            path = target.split("#", 1)[0]
+            if path and not re.match(r"[a-z]+:", path):
+                assert (page.parent / path).exists(), f"{page.name}: {target}"
