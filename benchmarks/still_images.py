@@ -4,14 +4,14 @@
     .venv/bin/python benchmarks/still_images.py --iterations 1200 --cores 2
 
 The stardist 0.9.2 wheel's 512x512 Data Science Bowl 2018 nucleus image with its human mask is
-fetched with pip into resources/cache/ (once) and cut into quadrants (`stillsim.quadrant_split`):
-the two left quadrants train (split 01), the top right chooses checkpoint and clustering (03), the
-bottom right is scored (02), so nothing is chosen on the scored area. The workflow then runs on a
-config that names this dataset and sets only the training length and the CPU
-(`snakemake --directory <workdir> --configfile <workdir>/config.yaml --cores N`, output in
-`<workdir>/snakemake.log`). Pooled F1 at IoU 0.5, mean matched IoU and SEG of both methods on the
-scored quadrant, with the workflow's wall time, go to benchmarks/out/still_images.csv and are
-printed as markdown.
+fetched with pip into resources/cache/ (once) and cut into quadrants
+(`cosinetrack.stills.simulate.quadrant_split`): the two left quadrants train (split 01), the top
+right chooses checkpoint and clustering (03), the bottom right is scored (02), so nothing is chosen
+on the scored area. The workflow then runs on a config that names this dataset and sets only the
+training length and the CPU (`snakemake --directory <workdir> --configfile <workdir>/config.yaml
+--cores N`, output in `<workdir>/snakemake.log`). Pooled F1 at IoU 0.5, mean matched IoU and SEG of
+both methods on the scored quadrant, with the workflow's wall time, go to
+benchmarks/out/still_images.csv and are printed as markdown.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class KeyValueError(ValueError):
     """A check across a section's keys that one key fails, so its message can name that key."""
 
     def __init__(self, key: str, message: str) -> None:
-        """Keep the key the message is about (`configerrors` adds it to the dotted location)."""
+        """Keep the key the message is about (`config.errors` adds it to the dotted location)."""
         super().__init__(message)
         self.key = key
 

@@ -2,12 +2,12 @@
 
 One overlap table per image gives all three. F1 and the mean matched IoU follow StarDist's
 `matching` (Schmidt et al. 2018): ground-truth and predicted objects are paired one-to-one by
-scipy's `linear_sum_assignment`, maximising the number of pairs with IoU >= 0.5 and then their
-IoU; F1 = 2 TP / (2 TP + FP + FN), mean matched IoU = the mean IoU of those pairs. SEG is the Cell
-Tracking Challenge's: a ground-truth object R is matched to the predicted object S that covers
-more than half of it, scores |R & S| / |R | S| (0 without one), and SEG is the mean over all
-ground-truth objects (the rule py-ctcmetrics applies; tests/test_imagescore.py checks they agree).
-Over a set of images the counts and IoUs are pooled, as both libraries do over a dataset.
+scipy's `linear_sum_assignment`, maximising the number of pairs with IoU >= 0.5 and then their IoU;
+F1 = 2 TP / (2 TP + FP + FN), mean matched IoU = the mean IoU of those pairs. SEG is the Cell
+Tracking Challenge's: a ground-truth object R is matched to the predicted object S that covers more
+than half of it, scores |R & S| / |R | S| (0 without one), and SEG is the mean over all ground-truth
+objects (the rule py-ctcmetrics applies; tests/test_stills_scores.py checks they agree). Over a set
+of images the counts and IoUs are pooled, as both libraries do over a dataset.
 """
 
 from __future__ import annotations
