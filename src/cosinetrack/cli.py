@@ -169,6 +169,13 @@ def cmd_link(args: argparse.Namespace) -> None:
     run_link(args.pairs, args.prep, args.out, stage(args, "link"))
 
 
+def cmd_link_masks(args: argparse.Namespace) -> None:
+    """Track a folder of label images you already have (one TIFF per frame) into a CTC result."""
+    from cosinetrack.stages.link_masks import run_link_masks
+
+    run_link_masks(args.masks, args.out, load_config(args.config).link, args.frames)
+
+
 def cmd_baseline(args: argparse.Namespace) -> None:
     """Run the classical baseline on one CTC sequence folder."""
     from cosinetrack.stages.baseline import run_baseline
@@ -356,6 +363,19 @@ def parser() -> argparse.ArgumentParser:
     link = add_command(sub, "link", cmd_link)
     link.add_argument("--settings", **settings)
     paths(link, "pairs:pair-labels store", "prep:preprocessed store", "out:CTC result folder")
+    link_masks = add_command(sub, "link-masks", cmd_link_masks)
+    link_masks.add_argument(
+        "--frames",
+        type=Path,
+        default=None,
+        help="the sequence's raw frames (CTC folder t000.tif ...): one label image per frame, of "
+        "their size",
+    )
+    paths(
+        link_masks,
+        "masks:folder of label images, one TIFF per frame in the order of their names",
+        "out:CTC result folder to write (e.g. 02_RES)",
+    )
     baseline = add_command(sub, "baseline", cmd_baseline)
     baseline.add_argument("--settings", **settings)
     paths(baseline, "sequence:CTC sequence folder (e.g. data/02)", "out:CTC result folder")

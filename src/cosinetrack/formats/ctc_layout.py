@@ -73,3 +73,35 @@ def mask_name(prefix: str, t: int, frames: int) -> str:
     """Return the CTC file name of frame `t`: three digits, four when the sequence has > 1000."""
     digits = 4 if frames > 1000 else 3
     return f"{prefix}{t:0{digits}d}.tif"
+
+
+# A folder of label images a user already has (Cellpose, StarDist, ...): any TIFF names.
+LABEL_IMAGE_SUFFIXES = (".tif", ".tiff")
+
+
+def natural_order(path: Path) -> tuple[list[tuple[int, int | str]], str]:
+    """Sort key of a file name with its numbers compared by value (t2 before t10), then the name."""
+    parts = re.split(r"(\d+)", path.name)
+    key = [(0, int(part)) if part.isdigit() else (1, part) for part in parts if part]
+    return key, path.name
+
+
+def label_images(folder: Path) -> list[Path]:
+    """The label images of a folder of per-frame masks, one per frame, in frame order.
+
+    Every TIFF (`.tif`, `.tiff`, any case; hidden files aside) is a frame; they are ordered by
+    file name with numbers compared by value, so `mask2.tif` comes before `mask10.tif`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CtcFormatError(f"{folder}: folder of label images not found")
+    found = [
+        path
+        for path in folder.iterdir()
+        if path.suffix.lower() in LABEL_IMAGE_SUFFIXES
+        and not path.name.startswith(".")
+        and path.is_file()
+    ]
+    if not found:
+        raise CtcFormatError(f"{folder}: no label images (*.tif, *.tiff) in this folder")
+    return sorted(found, key=natural_order)
