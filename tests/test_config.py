@@ -33,7 +33,7 @@ def test_every_schema_key_is_documented() -> None:
                             "default" in sub
                             or "$ref" in sub
                             or path.endswith("Config")
-                            or key in ("simulate", "path", "model")
+                            or key in ("simulate", "path", "model", "segmentation")
                         ), f"{path}.{key} has no default"
             for key, sub in node.items():
                 walk(sub, f"{path}.{key}")

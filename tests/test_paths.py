@@ -1,7 +1,8 @@
 """Every path the workflow writes comes from one template of cosinetrack.dag.paths.
 
 A dry run of the whole workflow (every job forced) on a config with every kind of dataset (a
-simulated time-lapse, a user's CTC folder, a folder of still images) lists each job's rule,
+simulated time-lapse, a user's CTC folder, a folder of still images, a user's own masks with and
+without their CTC folder) lists each job's rule,
 wildcards, outputs, log and benchmark; each must be the rule's template filled with the job's
 wildcards, and the target functions must list exactly the files the jobs write.
 """
@@ -13,6 +14,7 @@ import string
 
 import numpy as np
 import pytest
+import tifffile
 import yaml
 from conftest import TINY, snakemake, two_cell_labels, write_config, write_ctc
 
@@ -69,6 +71,10 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Workf
     for seq in ("01", "02"):
         write_ctc(workdir / "own", seq, labels, tracks, seg_frames=(0, 2, 4))
     simulate_images(workdir / "stills", {"01": 3, "02": 2}, seed=0)
+    (workdir / "masks" / "02").mkdir(parents=True)
+    for t, frame in enumerate(labels):
+        tifffile.imwrite(workdir / "masks" / "02" / f"frame{t}.tif", frame)
+    masks = str(workdir / "masks" / "{sequence}")
     config = {
         **TINY,
         "datasets": {
@@ -76,6 +82,8 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Workf
             "own": {"path": str(workdir / "own"), "train": ["01"], "test": ["02"]},
             "pics": {"kind": "images", "path": str(workdir / "stills"), "train": ["01"]}
             | {"test": ["02"]},
+            "mask": {"path": str(workdir / "own"), "segmentation": masks, "test": ["02"]},
+            "bare": {"segmentation": masks, "test": ["02"]},
         },
     }
     path = write_config(workdir, config)
@@ -105,7 +113,7 @@ def test_every_output_is_a_filled_template(planned) -> None:
         filled = {
             template.format(**{"method": method, **wildcards})
             for template in templates()
-            for method in paths.METHODS
+            for method in paths.ALL_METHODS
             if fields(template) <= {*wildcards, "method"}
         }
         assert set(job["output"]) <= filled, job
@@ -124,7 +132,11 @@ def test_target_functions_list_what_the_jobs_write(planned) -> None:
     results = {out for out in written if out.endswith("_RES")}
     assert results == {
         f"results/{name}/{method}/02_RES" for name in ("tiny", "own") for method in paths.METHODS
-    }
+    } | {"results/mask/masks/02_RES", "results/bare/masks/02_RES"}
+    # Own masks are linked, exported and scored where there is ground truth, nothing else.
+    for name, scored in (("mask", {"evaluate"}), ("bare", set())):
+        rules = {job["rule"] for job in jobs if job["wildcards"].get("dataset") == name}
+        assert rules == {"link_masks", "export"} | scored
 
 
 def test_fill_leaves_other_wildcards() -> None:

@@ -36,7 +36,7 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     seq=r"[0-9]{2,3}",
     chunk=r"[0-9]+",
-    method=r"cosine|baseline",
+    method="|".join(paths.ALL_METHODS),
 
 
 def all_targets():
@@ -93,6 +93,21 @@ def evaluate_inputs(wildcards):
 def frame_inputs(wildcards):
     """The frames of the sequence baseline segments and figures draw."""
     return wf.frame_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def segmentation_inputs(wildcards):
+    """The label images of the sequence's own masks link_masks reads."""
+    return wf.segmentation_inputs(*dataset_of(wildcards), wildcards.seq)
+
+
+def segmentation_folder(wildcards):
+    """The folder of the sequence's own masks (`segmentation:` filled in)."""
+    return str(CFG.datasets[wildcards.dataset].segmentation_folder(wildcards.seq))
+
+
+def raw_sequence(wildcards):
+    """The folder of the sequence's raw frames; empty for own masks given without a `path`."""
+    return wf.raw_sequence(*dataset_of(wildcards), wildcards.seq) or ""
 
 
 def images_adapt_inputs(wildcards):

@@ -20,3 +20,26 @@ rule link:
         explicit=EXPLICIT,
     script:
         "../scripts/link.py"
+
+
+rule link_masks:
+    input:
+        masks=segmentation_inputs,
+        frames=frame_inputs,
+    output:
+        directory(paths.fill(paths.RESULT, method=paths.MASKS)),
+    log:
+        paths.log("link_masks"),
+    benchmark:
+        paths.benchmark("link_masks")
+    conda:
+        "../../envs/cpu.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        folder=segmentation_folder,
+        sequence=raw_sequence,
+        link=CFG.link.model_dump(),
+    script:
+        "../scripts/link_masks.py"

@@ -45,7 +45,8 @@ class DatasetConfig(StageConfig):
     simulate: SimConfig | None = None
     """Simulate this dataset with these settings (leave out `path`)."""
     path: Path | None = None
-    """A folder in CTC layout (01/, 01_GT/, 02/ ...) (leave out `simulate`)."""
+    """A folder in CTC layout (01/, 01_GT/, 02/ ...) (leave out `simulate`). With
+    `segmentation`, optional: its frames' count is checked, its `{seq}_GT` scores the tracks."""
     train: list[SequenceName] = Field(["01"])
     """Sequences whose ground truth trains the network."""
     test: list[SequenceName] = Field(["02"])
@@ -64,6 +65,53 @@ class DatasetConfig(StageConfig):
     masks, `path/{split}/images/NAME.tif` and `path/{split}/masks/NAME.tif`, where `train`,
     `validation` and `test` name the split folders; segmented image by image by the network
     without recurrence, never linked, scored by SEG, F1 at IoU 0.5 and mean matched IoU."""
+    segmentation: str | None = None
+    """Masks you already have (Cellpose, StarDist, ...), tracked as they are: a folder per `test`
+    sequence, `{sequence}` standing for its name (`/data/masks/{sequence}`; it may be left out
+    when `test` lists one sequence). Each TIFF in the folder is one frame's label image (any
+    integers, 0 background; labels need not persist between frames), in the order of the file
+    names, numbers compared by value. Such a dataset is linked, exported and scored only, into
+    `results/{dataset}/masks/`: leave out `train`, `validation`, `model` and `simulate`."""
+
+    @property
+    def trains(self) -> bool:
+        """Whether the workflow trains a network for this dataset: no `model`, no `segmentation`."""
+        return self.model is None and self.segmentation is None
+
+    def segmentation_folder(self, sequence: str) -> Path:
+        """The folder of a sequence's own label images (the `segmentation` template filled in)."""
+        if self.segmentation is None:
+            raise ValueError("this dataset has no `segmentation`")
+        return Path(self.segmentation.replace("{sequence}", sequence))
+
+    @model_validator(mode="after")
+    def _masks_alone(self) -> Self:
+        if self.segmentation is None:
+            return self
+        template = self.segmentation
+        if set("{}") & set(template.replace("{sequence}", "")):
+            raise KeyValueError(
+                "segmentation",
+                f"{template!r}: only `{{sequence}}` may stand in braces (the sequence's name)",
+            )
+        if "{sequence}" not in template and len(self.test) > 1:
+            raise KeyValueError(
+                "segmentation",
+                f"{template!r} has no `{{sequence}}`, so the test sequences {self.test} would all "
+                f"read one folder: write e.g. {template.rstrip('/')}/{{sequence}}",
+            )
+        if self.kind == "images":
+            raise KeyValueError(
+                "kind", "`segmentation` gives the masks of a time-lapse: leave out `kind`"
+            )
+        for key in ("simulate", "model", "train", "validation"):
+            if key in self.model_fields_set:
+                raise KeyValueError(
+                    key,
+                    f"a dataset with `segmentation` is tracked from those masks, nothing is "
+                    f"simulated or trained for it: leave out `{key}`",
+                )
+        return self
 
     @model_validator(mode="after")
     def _images_from_folder(self) -> Self:
@@ -76,12 +124,17 @@ class DatasetConfig(StageConfig):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
+        if not self.test:
+            raise ValueError("list at least one `test` sequence")
+        if self.segmentation is not None:
+            return self  # its own masks: `path` optional, nothing trained (`_masks_alone`)
         if (self.simulate is None) == (self.path is None):
             raise ValueError("give exactly one of `simulate` or `path` for each dataset")
         if self.model is None and not self.train:
-            raise ValueError("list at least one `train` sequence, or give a trained `model` folder")
-        if not self.test:
-            raise ValueError("list at least one `test` sequence")
+            raise ValueError(
+                "list at least one `train` sequence, give a trained `model` folder, or give the "
+                "`segmentation` masks to track"
+            )
         trained = sorted(set(self.test) & set(self.train)) if self.model is None else []
         if trained:
             raise KeyValueError(

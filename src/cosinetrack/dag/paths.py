@@ -2,8 +2,9 @@
 
 The rules (workflow/rules/*.smk) name their outputs, logs and benchmarks with these templates and
 the target functions (`cosinetrack.dag.targets`) fill them in, so every path is spelled once;
-tests/test_paths.py checks that every job of a dry run writes exactly these paths. Both methods'
-results share one layout, `results/{dataset}/{method}/...` with method `cosine` or `baseline`.
+tests/test_paths.py checks that every job of a dry run writes exactly these paths. Every method's
+results share one layout, `results/{dataset}/{method}/...` with method `cosine` or `baseline` (the
+two that segment a dataset's frames) or `masks` (a dataset's own masks, `segmentation:`).
 Kept free of heavy imports: Snakemake imports it at every start.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-METHODS = ("cosine", "baseline")
+METHODS = ("cosine", "baseline")  # what segments and tracks a dataset's frames
+MASKS = "masks"  # what tracks a dataset's own masks (`segmentation:`), segmenting nothing
+ALL_METHODS = (*METHODS, MASKS)
 
 SIMULATED = "resources/datasets/{dataset}"
 PREP = "results/{dataset}/prep/{seq}.zarr"
@@ -91,6 +94,7 @@ JOBS = {
     "cluster": "cluster/{seq}/chunk{chunk}",
     "gather_pairs": "gather_pairs/{seq}",
     "link": "link/{seq}",
+    "link_masks": "link_masks/{seq}",
     "baseline": "baseline/{seq}",
     "export": "export/{method}_{seq}",
     "evaluate": "evaluate/{method}_{seq}",

@@ -14,7 +14,7 @@ from typing import Any
 
 from cosinetrack.config.file import DatasetConfig, WorkflowConfig
 from cosinetrack.dag import paths
-from cosinetrack.dag.paths import METHODS, chunk_count
+from cosinetrack.dag.paths import MASKS, METHODS, chunk_count
 
 
 def dataset_root(name: str, dataset: DatasetConfig) -> Path:
@@ -39,8 +39,13 @@ def simulated(cfg: WorkflowConfig) -> list[str]:
 
 def sequences(dataset: DatasetConfig) -> list[str]:
     """Return every sequence a dataset uses (training, validation, test), in order, once each."""
-    fitted = [*dataset.train, *dataset.validation] if dataset.model is None else []
+    fitted = [*dataset.train, *dataset.validation] if dataset.trains else []
     return list(dict.fromkeys([*fitted, *dataset.test]))
+
+
+def methods(dataset: DatasetConfig) -> tuple[str, ...]:
+    """The methods whose results a time-lapse gets: its own masks tracked, or both that segment."""
+    return (MASKS,) if dataset.segmentation is not None else METHODS
 
 
 # Sections whose settings adaptation and tuning may choose (explicit config values always win).
@@ -92,6 +97,8 @@ def has_ground_truth(name: str, dataset: DatasetConfig, sequence: str) -> bool:
     """Tell whether a sequence comes with ground truth (simulated ones always do)."""
     if dataset.simulate is not None:
         return True
+    if dataset.path is None:  # own masks alone (`segmentation:` without `path`)
+        return False
     return (dataset_root(name, dataset) / f"{sequence}_GT" / "TRA").is_dir()
 
 
@@ -148,6 +155,8 @@ def source_files(
     """The files `readers` name in each of `sequences`; a simulated dataset's whole folder."""
     if dataset.simulate is not None:
         return [paths.SIMULATED.format(dataset=name)]
+    if dataset.path is None:  # own masks alone: no frames, no ground truth
+        return []
     root = dataset_root(name, dataset)
     return [file for sequence in sequences for read in readers for file in read(root, sequence)]
 
@@ -182,6 +191,20 @@ def frame_inputs(name: str, dataset: DatasetConfig, sequence: str) -> list[str]:
     return source_files(name, dataset, [sequence], frame_files)
 
 
+def segmentation_inputs(name: str, dataset: DatasetConfig, sequence: str) -> list[str]:
+    """What link_masks reads: the label images of a sequence's own masks (`segmentation:`)."""
+    from cosinetrack.formats import ctc_layout
+
+    return [str(path) for path in ctc_layout.label_images(dataset.segmentation_folder(sequence))]
+
+
+def raw_sequence(name: str, dataset: DatasetConfig, sequence: str) -> str | None:
+    """The folder of a sequence's raw frames (None for own masks given without a `path`)."""
+    if dataset.simulate is None and dataset.path is None:
+        return None
+    return str(dataset_root(name, dataset) / sequence)
+
+
 def images_adapt_inputs(name: str, dataset: DatasetConfig) -> list[str]:
     """What images_adapt reads: training images with masks, validation images (named only)."""
     fitted = source_files(name, dataset, dataset.train, image_files, mask_files)
@@ -209,8 +232,7 @@ def scored_split_inputs(name: str, dataset: DatasetConfig, split: str) -> list[s
 
 
 def check_sources(cfg: WorkflowConfig) -> None:
-    """Fail early, naming the config key, when a user's CTC folder lacks what the config needs."""
-    from cosinetrack.formats import ctc_layout
+    """Fail early, naming the config key, when a user's folder lacks what the config needs."""
     from cosinetrack.stills import layout
 
     for name, dataset in stills(cfg).items():
@@ -218,27 +240,63 @@ def check_sources(cfg: WorkflowConfig) -> None:
             name, dataset.path, dataset.train, dataset.validation, dataset.test
         )
     for name, dataset in timelapses(cfg).items():
-        if dataset.path is None:
-            continue
-        if not dataset.path.is_dir():
+        if dataset.path is not None:
+            check_folder(name, dataset, cfg)
+        if dataset.segmentation is not None:
+            check_masks(name, dataset)
+
+
+def check_folder(name: str, dataset: DatasetConfig, cfg: WorkflowConfig) -> None:
+    """Refuse a user's CTC folder that lacks a sequence, or the truth training needs."""
+    from cosinetrack.formats import ctc_layout
+
+    assert dataset.path is not None
+    if not dataset.path.is_dir():
+        raise ctc_layout.CtcFormatError(f"datasets.{name}.path: folder {dataset.path} not found")
+    for sequence in sequences(dataset):
+        frame_count(name, dataset, sequence)
+    needs_gt = {
+        "train": "train only on sequences with GT",
+        "validation": "validation sequences are scored against their GT, so they need it",
+    }
+    for key, advice in needs_gt.items() if dataset.trains else []:
+        for sequence in getattr(dataset, key):
+            if not has_ground_truth(name, dataset, sequence):
+                raise ctc_layout.CtcFormatError(
+                    f"datasets.{name}.{key}: sequence {sequence} has no ground truth "
+                    f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); {advice}"
+                )
+    if dataset.trains and cfg.adapt.measure and cfg.adapt.object_diameter is None:
+        check_outlines(name, dataset)
+
+
+def check_masks(name: str, dataset: DatasetConfig) -> None:
+    """Refuse own masks (`segmentation:`) that are missing, or not one label image per frame.
+
+    File names only: whether each image is a 2-D integer label image is checked by link_masks.
+    """
+    from cosinetrack.formats import ctc_layout
+
+    key = f"datasets.{name}.segmentation"
+    for sequence in dataset.test:
+        folder = dataset.segmentation_folder(sequence)
+        if not folder.is_dir():
             raise ctc_layout.CtcFormatError(
-                f"datasets.{name}.path: folder {dataset.path} not found"
+                f"{key}: folder {folder} of sequence {sequence} not found"
             )
-        for sequence in sequences(dataset):
-            frame_count(name, dataset, sequence)
-        needs_gt = {
-            "train": "train only on sequences with GT",
-            "validation": "validation sequences are scored against their GT, so they need it",
-        }
-        for key, advice in needs_gt.items() if dataset.model is None else []:
-            for sequence in getattr(dataset, key):
-                if not has_ground_truth(name, dataset, sequence):
-                    raise ctc_layout.CtcFormatError(
-                        f"datasets.{name}.{key}: sequence {sequence} has no ground truth "
-                        f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); {advice}"
-                    )
-        if dataset.model is None and cfg.adapt.measure and cfg.adapt.object_diameter is None:
-            check_outlines(name, dataset)
+        try:
+            masks = ctc_layout.label_images(folder)
+        except ctc_layout.CtcFormatError:
+            raise ctc_layout.CtcFormatError(
+                f"{key}: folder {folder} of sequence {sequence} holds no label images "
+                f"(*.tif, *.tiff)"
+            ) from None
+        frames = frame_count(name, dataset, sequence) if dataset.path is not None else len(masks)
+        if len(masks) != frames:
+            raise ctc_layout.CtcFormatError(
+                f"{key}: {len(masks)} label images in {folder}, but sequence {sequence} has "
+                f"{frames} frames ({dataset.path / sequence}); give one label image per frame"
+            )
 
 
 def check_outlines(name: str, dataset: DatasetConfig) -> None:
@@ -311,7 +369,7 @@ def metric_tables(cfg: WorkflowConfig) -> list[str]:
         for name, dataset in timelapses(cfg).items()
         for sequence in dataset.test
         if has_ground_truth(name, dataset, sequence)
-        for method in METHODS
+        for method in methods(dataset)
     ]
 
 
@@ -325,16 +383,29 @@ def scored_splits(name: str, dataset: DatasetConfig) -> list[str]:
 def benchmark_files(cfg: WorkflowConfig) -> list[str]:
     """The Snakemake benchmark file of every job that makes the results and figures."""
     files = [jobs_file("metrics"), jobs_file("metrics_table")] if metric_tables(cfg) else []
-    files.append(jobs_file("warm_up_clustering"))  # every dataset has a test sequence
+    if any(dataset.segmentation is None for dataset in cfg.datasets.values()):
+        files.append(jobs_file("warm_up_clustering"))  # a dataset the network segments
     for name, dataset in cfg.datasets.items():
         files += [jobs_file("simulate", name)] if dataset.simulate is not None else []
-        fitted = FITTING if dataset.model is None else ()
+        fitted = FITTING if dataset.trains else ()
         prefix = "images_" if dataset.kind == "images" else ""  # the still images' rules
         files += [jobs_file(prefix + job, name) for job in fitted]
         if dataset.kind == "images":
             files += split_jobs(name, dataset)
+        elif dataset.segmentation is not None:
+            files += mask_jobs(name, dataset)
         else:
             files += sequence_jobs(name, dataset, cfg.cluster.chunk_pairs)
+    return files
+
+
+def mask_jobs(name: str, dataset: DatasetConfig) -> list[str]:
+    """Benchmark files of a dataset's own masks: link_masks, export and, with GT, evaluate."""
+    files = []
+    for seq in dataset.test:
+        jobs = ("export", "evaluate") if has_ground_truth(name, dataset, seq) else ("export",)
+        files.append(jobs_file("link_masks", name, seq=seq))
+        files += [jobs_file(job, name, method=MASKS, seq=seq) for job in jobs]
     return files
 
 
@@ -372,8 +443,10 @@ def targets(cfg: WorkflowConfig) -> list[str]:
     return [*files, paths.RUNTIMES_PLOT]
 
 
-# What each method leaves of a test sequence: tracks, overlays, lineage, exports.
+# What each method leaves of a test sequence: tracks, overlays, lineage, exports; of own masks
+# (`segmentation:`), the tracks and their exports (the workflow adds no figure to them).
 SEQUENCE_RESULTS = (paths.RESULT, paths.OVERLAY, paths.LINEAGE, paths.GEFF, paths.OBJECTS)
+MASK_RESULTS = (paths.RESULT, paths.GEFF, paths.OBJECTS)
 
 
 def results(name: str, dataset: DatasetConfig) -> list[str]:
@@ -388,9 +461,10 @@ def results(name: str, dataset: DatasetConfig) -> list[str]:
             paths.IMAGE_METRICS.format(dataset=name, seq=s) for s in scored_splits(name, dataset)
         ]
         return labels + scores
+    made = MASK_RESULTS if dataset.segmentation is not None else SEQUENCE_RESULTS
     return [
         template.format(dataset=name, method=method, seq=sequence)
         for sequence in dataset.test
-        for method in METHODS
-        for template in SEQUENCE_RESULTS
+        for method in methods(dataset)
+        for template in made
     ]
