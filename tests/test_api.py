@@ -1,5 +1,6 @@
 """The Python API (`cosinetrack.track`) against the stages run through their stores, as rules do."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import TINY, two_cell_labels, write_ctc
+from conftest import REPO, TINY, two_cell_labels, write_ctc
 from geff.core_io import read_to_memory
 from test_export import ALL_CHECKS, lineage_from_geff
 from test_infer import network, save_model
@@ -214,3 +215,20 @@ def test_geff_equals_the_export_rules(tiny_run: Path, tmp_path: Path) -> None:
     assert ours["node_props"].keys() == theirs["node_props"].keys()
     for name, prop in ours["node_props"].items():
         assert np.array_equal(prop["values"], theirs["node_props"][name]["values"]), name
+
+
+@pytest.mark.slow
+def test_readme_example_runs(tiny_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """The README's example, on the tiny run's dataset and model instead of the default run's."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
+    assert len(code.splitlines()) == 5
+    code = code.replace("resources/datasets/sim/", f"{tiny_run}/resources/datasets/tiny/")
+    code = code.replace("results/sim/", f"{tiny_run}/results/tiny/")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(code, scope)
+    assert scope["labels"].shape == scope["frames"].shape == (6, 64, 64)
+    assert scope["tracks"].shape[1] == 4
+    assert (tmp_path / "02.geff.zarr").is_dir()
