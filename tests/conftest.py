@@ -105,6 +105,29 @@ def write_ctc(
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the whole workflow once on a simulated and a user's (hand-made) dataset.
+
+    Session-wide: the workflow tests and the Python API's (tests/test_api.py) share the run.
+    """
+    workdir = tmp_path_factory.mktemp("workflow")
+    labels = two_cell_labels(frames=5)
+    tracks = np.array([[1, 0, 4, 0], [2, 1, 4, 0]])
+    for seq in ("01", "02"):
+        write_ctc(workdir / "own", seq, labels, tracks, seg_frames=(0, 2, 4))
+    config = {
+        **TINY,
+        "datasets": {
+            **TINY["datasets"],
+            "own": {"path": str(workdir / "own"), "train": ["01"], "test": ["02"]},
+        },
+    }
+    result = snakemake(workdir, "--configfile", str(write_config(workdir, config)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return workdir
+
+
 @pytest.fixture
 def two_cells(tmp_path: Path) -> Path:
     """A CTC dataset folder with one sequence `01` holding two tracks."""

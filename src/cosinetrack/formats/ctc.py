@@ -268,8 +268,7 @@ def write_result(
     Labels are compacted to 1..N. Nothing is left at `res_dir` unless every file was written.
     """
     res_dir = Path(res_dir)
-    tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
-    mapping = compact_labels(tracks)
+    mapping, compacted = compact_result(tracks)
     with atomic_path(res_dir) as partial:
         partial.mkdir()
         written = 0
@@ -278,10 +277,17 @@ def write_result(
             written += 1
         if written != frames:
             raise CtcFormatError(f"{res_dir}: got {written} masks for {frames} frames")
-        compacted = tracks.copy()
-        compacted[:, 0] = [mapping[int(label)] for label in tracks[:, 0]]
-        compacted[:, 3] = [mapping.get(int(parent), 0) for parent in tracks[:, 3]]
         write_track_table(partial / "res_track.txt", compacted)
+
+
+def compact_result(tracks: np.ndarray) -> tuple[dict[int, int], np.ndarray]:
+    """The label mapping to 1..N of a result's tracks, and its table (N, 4) in the new labels."""
+    tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
+    mapping = compact_labels(tracks)
+    compacted = tracks.copy()
+    compacted[:, 0] = [mapping[int(label)] for label in tracks[:, 0]]
+    compacted[:, 3] = [mapping.get(int(parent), 0) for parent in tracks[:, 3]]
+    return mapping, compacted
 
 
 def result_masks(res_dir: Path) -> list[Path]:

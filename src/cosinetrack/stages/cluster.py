@@ -211,6 +211,19 @@ def cluster_pair(
     return split_components(clusters, cfg.min_instance_size), int(mask.sum())
 
 
+def label_pair(
+    embedding: np.ndarray, background: np.ndarray, cfg: ClusterConfig
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """A stored pair's embeddings (2, D, H, W) float16: labels, cosines to bg (float16), points.
+
+    The labels (2, H, W) are `cluster_pair`'s; the cosines are what link enlarges outlines from,
+    in the precision the pair-labels store keeps them.
+    """
+    unit = np.asarray(embedding, dtype=np.float32)  # (2, D, H, W)
+    labels, points = cluster_pair(unit, background, cfg)
+    return labels, background_cosine(unit, background).astype(np.float16), points
+
+
 def warm_up_points(dim: int = 16, seed: int = 0) -> np.ndarray:
     """Two separated blobs of pair-feature rows (N, dim + 2) that exercise every HDBSCAN step."""
     rng = np.random.default_rng(seed)
@@ -293,9 +306,7 @@ def run_cluster(embeddings: Path, out: Path, cfg: ClusterConfig, chunk: int = 0)
             tqdm(pairs, desc=f"cluster {Path(embeddings).stem}:{chunk}", mininterval=10)
         ):
             start = time.perf_counter()
-            unit = np.asarray(embedding[t], dtype=np.float32)  # (2, D, H, W)
-            labels[i], n = cluster_pair(unit, background, cfg)
-            cosines[i] = background_cosine(unit, background)
+            labels[i], cosines[i], n = label_pair(embedding[t], background, cfg)
             points.append(n)
             seconds.append(round(time.perf_counter() - start, 4))
         store.attrs.update(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import geff
@@ -54,19 +55,29 @@ def object_table(res_dir: Path) -> pd.DataFrame:
     res_dir = Path(res_dir)
     masks = ctc.result_masks(res_dir)
     tracks = ctc.read_track_table(res_dir / "res_track.txt")
+    frames = ((path, ctc.read_label_frame(path)) for path in masks)
+    return tracked_objects(frames, tracks, len(masks), res_dir)
+
+
+def tracked_objects(
+    frames: Iterable[tuple[Path, np.ndarray]], tracks: np.ndarray, count: int, where: Path
+) -> pd.DataFrame:
+    """The object table of `count` label frames (each named by a path) and their track table.
+
+    Each frame is checked against the table; `where` names the result in messages.
+    """
     spans = ctc.track_spans(tracks)
-    late = tracks[tracks[:, 2] >= len(masks)]
+    late = tracks[tracks[:, 2] >= count]
     if len(late):
         raise ctc_layout.CtcFormatError(
-            f"{res_dir}: track {late[0, 0]} ends at frame {late[0, 2]}, "
-            f"but there are only {len(masks)} masks"
+            f"{where}: track {late[0, 0]} ends at frame {late[0, 2]}, "
+            f"but there are only {count} masks"
         )
-    frames = []
-    for t, path in enumerate(masks):
-        labels = ctc.read_label_frame(path)
+    objects = []
+    for t, (path, labels) in enumerate(frames):
         ctc.check_frame_labels(path, labels, t, spans)
-        frames.append(frame_objects(labels).assign(t=t))
-    table = pd.concat(frames, ignore_index=True)
+        objects.append(frame_objects(labels).assign(t=t))
+    table = pd.concat(objects, ignore_index=True)
     parents = {int(label): int(parent) for label, _, _, parent in tracks}
     table["parent_track_id"] = table["track_id"].map(parents).astype(np.int64)
     return table[OBJECT_COLUMNS].astype({"t": np.int64})

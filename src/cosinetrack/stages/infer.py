@@ -127,7 +127,7 @@ def training_clip(model: TrainedModel) -> int:
 
 
 def embed_pairs(
-    image: zarr.Array,
+    image: zarr.Array | np.ndarray,
     stream_for: Callable[[], TiledStream],
     runs: list[Window],
     device: torch.device,
@@ -143,18 +143,48 @@ def embed_pairs(
             previous = current
 
 
+@dataclass(frozen=True)
+class Embedder:
+    """A model folder's network on its device, ready to embed sequences under `infer` settings."""
+
+    model: TrainedModel
+    network: StackedHourglass  # the model's network in channels-last layout
+    device: torch.device
+    cfg: InferConfig
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: InferConfig, threads: int = 1) -> Embedder:
+        """Load a model folder onto the device `cfg` chooses, with `threads` CPU threads."""
+        torch.set_num_threads(usable_threads(threads))
+        device = choose_device(cfg.device)
+        model = TrainedModel.from_folder(model_dir, device)
+        network = model.network.to(memory_format=torch.channels_last)
+        return cls(model, network, device, cfg)
+
+    @property
+    def window(self) -> int:
+        """Frames of each run from zero memory: `infer.window`, else the training clip length."""
+        return training_clip(self.model) if self.cfg.window is None else self.cfg.window
+
+    def pairs(self, image: zarr.Array | np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (t, unit embeddings (2, D, H, W) float16 of frames t, t+1) of frames (T, H, W)."""
+        _, height, width = image.shape
+        runs = windows(image.shape[0], self.window)
+        return embed_pairs(
+            image, lambda: TiledStream(self.network, (height, width), self.cfg), runs, self.device
+        )
+
+
 def run_infer(prep: Path, model_dir: Path, out: Path, cfg: InferConfig, threads: int = 1) -> None:
     """Embed every frame pair of a preprocessed sequence into `out` (T-1, 2, D, H, W) float16."""
-    torch.set_num_threads(usable_threads(threads))
-    device = choose_device(cfg.device)
-    model = TrainedModel.from_folder(model_dir, device)
-    network = model.network.to(memory_format=torch.channels_last)
+    embedder = Embedder.load(model_dir, cfg, threads)
+    model, network, device = embedder.model, embedder.network, embedder.device
     source = open_store(prep, "preprocessed")
     image = source["image"]
     frames, height, width = image.shape
     if frames < 2:
         raise ValueError(f"{prep}: {frames} frame(s); tracking needs at least 2")
-    window = training_clip(model) if cfg.window is None else cfg.window
+    window = embedder.window
     runs = windows(frames, window)
     layout = TiledStream(network, (height, width), cfg)
     logger.info(
@@ -173,7 +203,7 @@ def run_infer(prep: Path, model_dir: Path, out: Path, cfg: InferConfig, threads:
         group = zarr.open_group(partial, mode="w")
         shape = (frames - 1, 2, model.embedding_dim, height, width)
         embedding = frame_array(group, "embedding", shape, "float16")
-        pairs = embed_pairs(image, lambda: TiledStream(network, (height, width), cfg), runs, device)
+        pairs = embedder.pairs(image)
         for t, pair in tqdm(
             pairs, total=frames - 1, desc=f"infer {Path(prep).stem}", mininterval=10
         ):

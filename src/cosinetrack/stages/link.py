@@ -239,7 +239,9 @@ def drop_short_tracks(
 
 
 def link_frames(
-    pairs: Iterable[tuple[np.ndarray, np.ndarray]], cfg: LinkConfig, scratch: zarr.Array
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    cfg: LinkConfig,
+    scratch: zarr.Array | np.ndarray,
 ) -> np.ndarray:
     """Track a stream of (match labels, labels) into `scratch` (T, H, W); return the table."""
     tracker = Tracker(cfg)
@@ -256,12 +258,12 @@ def link_frames(
     return drop_short_tracks(tracks, cfg.min_track_length, cut_short)
 
 
-def pair_stream(labels: zarr.Array) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Frames to track from pair labels (P, 2, H, W): frame 0 from pair 0, frame t+1 from pair t."""
-    first = np.asarray(labels[0, 0])
-    yield first, first
-    for t in range(labels.shape[0]):
-        pair = np.asarray(labels[t])  # (2, H, W)
+def pair_stream(pairs: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Frames to track from pair labels (2, H, W) in order: frame 0 from pair 0, t+1 from pair t."""
+    for t, pair in enumerate(pairs):
+        pair = np.asarray(pair)  # (2, H, W)
+        if t == 0:
+            yield pair[0], pair[0]
         yield pair[0], pair[1]
 
 
@@ -290,7 +292,7 @@ def followed(outlines: Outlines | None, cfg: LinkConfig) -> Outlines | None:
 
 
 def kept_frames(
-    scratch: zarr.Array,
+    scratch: zarr.Array | np.ndarray,
     tracks: np.ndarray,
     shape: tuple[int, int],
     outlines: Outlines | None = None,
@@ -322,10 +324,25 @@ def write_tracks(
     res_dir.parent.mkdir(parents=True, exist_ok=True)
     with scratch_folder(res_dir.with_name(f".{res_dir.name}.scratch")) as scratch_dir:
         scratch = frame_array(zarr.open_group(scratch_dir, mode="w"), "tracks", shape, "uint32")
-        tracks = link_frames(frames, cfg, scratch)
-        masks = kept_frames(scratch, tracks, original or shape[1:], followed(outlines, cfg))
+        tracks, masks = linked(frames, scratch, cfg, original or shape[1:], outlines)
         ctc.write_result(res_dir, masks, tracks, shape[0])
     return tracks
+
+
+def linked(
+    frames: Iterable[tuple[np.ndarray, np.ndarray]],
+    scratch: zarr.Array | np.ndarray,
+    cfg: LinkConfig,
+    original: tuple[int, int],
+    outlines: Outlines | None = None,
+) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """Link a frame stream into `scratch` (T, H, W) uint32: the table, and the kept frames.
+
+    The frames (at the `original` size, outlines followed as `write_tracks` says) are streamed
+    from `scratch`, so it must outlive them: a Zarr array in a scratch folder, or a numpy array.
+    """
+    tracks = link_frames(frames, cfg, scratch)
+    return tracks, kept_frames(scratch, tracks, original, followed(outlines, cfg))
 
 
 def pair_outlines(group: zarr.Group, path: Path) -> Outlines:
@@ -350,7 +367,8 @@ def run_link(pairs: Path, prep: Path, res_dir: Path, cfg: LinkConfig) -> None:
             f"{pairs}: pair labels of shape {labels.shape} do not match the {frames} frames of "
             f"{height}x{width} in {prep}; rerun `infer` and `cluster` for this sequence"
         )
-    stream = tqdm(pair_stream(labels), total=frames, desc=f"link {Path(prep).stem}", mininterval=10)
+    pairs = (labels[t] for t in range(labels.shape[0]))
+    stream = tqdm(pair_stream(pairs), total=frames, desc=f"link {Path(prep).stem}", mininterval=10)
     original = tuple(source.attrs.get("original_shape", (height, width)))
     outlines = pair_outlines(group, pairs) if cfg.outlines == "embedding" else None
     tracks = write_tracks(stream, res_dir, (frames, height, width), cfg, original, outlines)
