@@ -156,27 +156,55 @@ def type_checking_only(node: ast.AST) -> set[int]:
     return skipped
 
 
+def lazy_attributes(tree: ast.Module) -> ast.FunctionDef | None:
+    """A module's `__getattr__` (PEP 562): its imports run only when an attribute is asked for."""
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    return found[0] if found else None
+
+
 def imported_names(path: Path, module: str | None) -> set[str]:
-    """Absolute names a file imports (a `from x import y` gives x and x.y: y may be a module)."""
+    """Absolute names a file imports (a `from x import y` gives x and x.y: y may be a module).
+
+    A package's lazy attributes (its `__getattr__`) count as `package.attribute` importing them:
+    they are followed only where something imports that attribute.
+    """
     tree = ast.parse(path.read_text(), str(path))
     skipped = type_checking_only(tree)
+    lazy = lazy_attributes(tree)
+    if lazy is not None:
+        skipped.update(id(inner) for inner in ast.walk(lazy))
     names = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                assert module, f"{path}: relative import outside a package"
-                package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-                for _ in range(node.level - 1):
-                    package = package.rpartition(".")[0]
-                base = ".".join(filter(None, [package, node.module]))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        if id(node) not in skipped:
+            names.update(statement_imports(node, path, module))
     return names
+
+
+def statement_imports(node: ast.AST, path: Path, module: str | None) -> set[str]:
+    """Absolute names one statement imports (none for a statement that is no import)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    base = node.module or ""
+    if node.level:
+        assert module, f"{path}: relative import outside a package"
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = ".".join(filter(None, [package, node.module]))
+    return {base, *(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")}
+
+
+def lazy_imports(path: Path, module: str) -> dict[str, set[str]]:
+    """`package.attribute` -> what asking a package's `__getattr__` for that attribute imports."""
+    lazy = lazy_attributes(ast.parse(path.read_text(), str(path)))
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(lazy) if lazy is not None else []:
+        names = statement_imports(node, path, module)
+        for alias in getattr(node, "names", []) if names else []:
+            found.setdefault(f"{module}.{alias.asname or alias.name}", set()).update(names)
+    return found
 
 
 def module_file(source: Path, module: str) -> Path | None:
@@ -192,6 +220,7 @@ def third_party_imports(script: Path, source: Path = REPO / "src") -> dict[str, 
     """
     found: dict[str, set[str]] = {}
     seen: set[str] = set()
+    lazy: dict[str, set[str]] = {}  # lazy attributes of the packages reached, not yet asked for
     todo: list[tuple[Path, str | None]] = [(script, None)]
     while todo:
         path, module = todo.pop()
@@ -205,6 +234,12 @@ def third_party_imports(script: Path, source: Path = REPO / "src") -> dict[str, 
                     if file and reached not in seen:
                         seen.add(reached)
                         todo.append((file, reached))
+                        lazy.update(lazy_imports(file, reached))
+                for target in lazy.pop(name, set()) - seen:  # a lazy attribute asked for
+                    file = module_file(source, target)
+                    if file:
+                        seen.add(target)
+                        todo.append((file, target))
             elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
                 found.setdefault(parts[0], set()).add(str(path.relative_to(path.parents[1])))
     return found
@@ -272,7 +307,10 @@ def test_the_check_follows_the_package_and_refuses_a_script_without_env(tmp_path
     # A package whose imports hide in functions, relative imports and parent packages.
     source = tmp_path / "src"
     (source / PACKAGE / "sub").mkdir(parents=True)
-    (source / PACKAGE / "__init__.py").write_text("import yaml\n")
+    (source / PACKAGE / "__init__.py").write_text(
+        "import yaml\ndef __getattr__(name):\n    from .heavy import run\n    return run\n"
+    )
+    (source / PACKAGE / "heavy.py").write_text("import torch\ndef run(): pass\n")
     (source / PACKAGE / "sub" / "__init__.py").write_text("")
     (source / PACKAGE / "sub" / "a.py").write_text(
         "from typing import TYPE_CHECKING\nfrom . import b\n"
@@ -284,6 +322,9 @@ def test_the_check_follows_the_package_and_refuses_a_script_without_env(tmp_path
     script = tmp_path / "script.py"
     script.write_text(f"from {PACKAGE}.sub.a import f\n")
     assert set(third_party_imports(script, source)) == {"yaml", "skimage", "numpy"}
+    asking = tmp_path / "asking.py"
+    asking.write_text(f"from {PACKAGE} import run\n")  # the lazy attribute: its imports run
+    assert set(third_party_imports(asking, source)) == {"yaml", "torch"}
 
     # A shell rule with an env is fine; a script without one is refused.
     env = tmp_path / "env.yaml"
