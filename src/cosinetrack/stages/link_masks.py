@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from skimage.segmentation import relabel_sequential
 from tqdm import tqdm
 
 from cosinetrack.config.sections import LinkConfig
@@ -29,9 +30,7 @@ def compact(labels: np.ndarray) -> np.ndarray:
 
     Labels need not be small (a label image may hold 10**9): the linker counts pixels per label.
     """
-    ids, inverse = np.unique(labels, return_inverse=True)
-    numbers = np.arange(len(ids), dtype=np.int64) + (0 if ids[0] == 0 else 1)
-    return numbers[inverse].reshape(labels.shape)
+    return relabel_sequential(labels)[0].astype(np.int64)
 
 
 def given_frames(paths: Iterable[Path]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
