@@ -7,6 +7,8 @@ import torch
 import zarr
 
 from cosinetrack.config.sections import ModelConfig, PreprocessConfig, TrainConfig
+from cosinetrack.formats.store import open_store
+from cosinetrack.model import clips
 from cosinetrack.model.clips import open_training_sequence, renumber, sample_clip
 from cosinetrack.model.device import choose_device
 from cosinetrack.model.folder import TrainedModel
@@ -55,15 +57,30 @@ def test_training_writes_the_model_folder(prep: Path, tmp_path: Path) -> None:
 
 def test_held_back_frames_never_enter_training(prep: Path) -> None:
     sequence = open_training_sequence(prep, stop=3)
-    assert sequence.frames == 3 and sequence.image.shape[0] == 4
+    assert sequence.frames == 3 and sequence.image.shape[0] == 3  # read into memory up to stop
     rng = np.random.default_rng(0)
-    held_back = np.asarray(sequence.image[3])
+    held_back = np.asarray(open_store(prep, "preprocessed")["image"][3])
     for _ in range(50):
         clip = sample_clip([sequence], TRAIN, rng)
         assert clip.background.shape == clip.instances.shape == clip.image.shape
         assert not any(np.array_equal(frame, held_back) for frame in clip.image)
     with pytest.raises(ValueError, match="exceeds the 2 frames"):
         run_train([prep], prep.parent / "short", MODEL, TRAIN, stops=[2])
+
+
+def test_sequences_too_large_for_memory_give_the_same_clips_from_the_store(
+    prep: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_memory = open_training_sequence(prep, stop=3)
+    monkeypatch.setattr(clips, "IN_MEMORY_BYTES", 0)
+    from_store = open_training_sequence(prep, stop=3)
+    assert isinstance(in_memory.image, np.ndarray)
+    assert isinstance(from_store.image, zarr.Array)
+    first, second = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(10):
+        a, b = sample_clip([in_memory], TRAIN, first), sample_clip([from_store], TRAIN, second)
+        for field in ("image", "instances", "neighbours", "background", "valid"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
 def test_training_is_deterministic_on_cpu(prep: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ bookkeeping.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +21,20 @@ from cosinetrack.config.sections import TrainConfig
 from cosinetrack.formats.store import open_store
 from cosinetrack.model.neighbours import neighbour_matrix
 
+# Training frames (image, labels, background: 7 bytes a pixel) up to this size are read into memory
+# once; a clip read from the Zarr store costs about as much as the network's step on the default
+# data. Larger sequences are read clip by clip.
+IN_MEMORY_BYTES = 2 * 1024**3
+
 
 @dataclass(frozen=True)
 class TrainingSequence:
-    """A preprocessed sequence with ground truth, read lazily frame by frame from its store."""
+    """A preprocessed sequence with ground truth, in memory or read clip by clip from its store."""
 
     name: str
-    image: zarr.Array  # (T, H, W) float32
-    labels: zarr.Array  # (T, H, W) uint16 track ids
-    background: zarr.Array  # (T, H, W) bool, pixels certain to be background
+    image: np.ndarray | zarr.Array  # (T, H, W) float32
+    labels: np.ndarray | zarr.Array  # (T, H, W) uint16 track ids
+    background: np.ndarray | zarr.Array  # (T, H, W) bool, pixels certain to be background
     frames: int  # frames used for training: the first of the store (held-back ones excluded)
 
 
@@ -70,9 +76,10 @@ def open_training_sequence(path: Path, stop: int | None = None) -> TrainingSeque
     if "background" not in group:
         raise ValueError(f"{path}: made by an older version without `background`; delete it")
     frames = len(range(group["image"].shape[0])[:stop])
-    return TrainingSequence(
-        Path(path).stem, group["image"], group["labels"], group["background"], frames
-    )
+    arrays = [group[name] for name in ("image", "labels", "background")]
+    if frames * math.prod(group["image"].shape[1:]) * 7 <= IN_MEMORY_BYTES:
+        arrays = [np.asarray(array[:frames]) for array in arrays]
+    return TrainingSequence(Path(path).stem, *arrays, frames)
 
 
 def check_background_known(stores: list[Path], stops: list[int | None]) -> None:
