@@ -8,10 +8,12 @@ For each dataset and training schedule the script runs the real workflow up to t
 so that `select` scores the weights after 10%, 20%, ... 100% of training on the validation frames
 (the frames held back from training, as in every run; the test sequences are never touched). One
 row per candidate goes to benchmarks/out/learning_curve.csv: the iteration, the training minutes
-to reach it (wall time of the training loop from train_log.csv, with the threads of `--cores`)
-and the validation SEG, DET, TRA and criterion that select measured with the derived
-post-processing settings. A schedule is a number of iterations (the learning rate drops to a tenth
-after `train.lr_decay_at` of them, so a shorter schedule is not the start of a longer one).
+to reach it (the iteration times the median seconds per step of train_log.csv, with the threads
+of `--cores`: the median, so that a stretch of other load on the machine does not bend the curve;
+`step_s` is that median) and the validation SEG, DET, TRA and criterion that select measured with
+the derived post-processing settings. A schedule is a number of iterations (the learning rate
+drops to a tenth after `train.lr_decay_at` of them, so a shorter schedule is not the start of a
+longer one).
 
 Say which CPU ran it: on an x86 CPU with AVX-512, `ATEN_CPU_CAPABILITY=avx2
 ONEDNN_MAX_CPU_ISA=AVX2` in the environment stands in for an AVX2-only CPU, and `--float32` sets
@@ -47,7 +49,17 @@ DATASETS: dict[str, dict[str, Any]] = {
     "sim-r12": {"simulate": SIMULATED["sim-r12"], "test": SIMULATED_TEST},
 }
 CANDIDATES = [round(k / 10, 1) for k in range(1, 11)]
-COLUMNS = ["dataset", "iterations", "iteration", "train_minutes", "SEG", "DET", "TRA", "criterion"]
+COLUMNS = [
+    "dataset",
+    "iterations",
+    "iteration",
+    "step_s",
+    "train_minutes",
+    "SEG",
+    "DET",
+    "TRA",
+    "criterion",
+]
 
 
 def curve_config(name: str, iterations: int, float32: bool) -> dict[str, Any]:
@@ -80,12 +92,14 @@ def candidate_iteration(name: str, iterations: int) -> int:
 def curve_rows(folder: Path, name: str, iterations: int) -> pd.DataFrame:
     """One row per candidate: its iteration, the training minutes to it, its validation scores."""
     results = folder / "results" / name
-    log = pd.read_csv(results / "train" / "train_log.csv").set_index("iteration")["seconds"]
+    log = pd.read_csv(results / "train" / "train_log.csv")
+    step = float((log["seconds"].diff() / log["iteration"].diff()).median())
     scores = pd.read_csv(results / "model" / "validation.csv")
     scores = scores[scores["stage"] == "checkpoint"].copy()
     scores["iteration"] = [candidate_iteration(c, iterations) for c in scores["checkpoint"]]
-    scores["train_minutes"] = [round(log.loc[i] / 60, 2) for i in scores["iteration"]]
-    scores = scores.assign(dataset=name, iterations=iterations).sort_values("iteration")
+    scores["train_minutes"] = (scores["iteration"] * step / 60).round(2)
+    scores = scores.assign(dataset=name, iterations=iterations, step_s=round(step, 3))
+    scores = scores.sort_values("iteration")
     return scores.reindex(columns=COLUMNS)
 
 

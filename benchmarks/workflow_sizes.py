@@ -11,6 +11,12 @@ links, runs the baseline and scores both with py-ctcmetrics. From the Snakemake 
 writes one row per size and rule: seconds (summed over the rule's jobs), jobs, the largest peak RSS
 of one job, and a `workflow` row with the wall time from the first job's start to the last job's
 end (simulating the data excluded). Rows go to benchmarks/out/workflow_sizes.csv and are printed.
+
+The `movie-*` sizes are one long crowded movie cut at 100, 300 and 1,000 frames (1024x1024, about
+500 nuclei of 24 px per frame; the same seed, so the shorter ones are the start of the longer):
+benchmarks/out/workflow_sizes_per_frame.csv has each rule's seconds per frame at each length,
+which stay flat where a stage scales linearly in the frames, and its peak memory, which stays flat
+where a job streams its frames.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ SIZES: dict[str, dict[str, Any]] = {
     "frames-1100x700": {"height": 700, "width": 1100, "frames": 50, "radius": 14, "density": 0.136},
     "frames-512x200": {"height": 512, "width": 512, "frames": 200},
 }
+MOVIE = {"height": 1024, "width": 1024, "radius": 12, "density": 0.23}  # ~530 nuclei a frame
+LENGTHS = (100, 300, 1000)
+SIZES.update({f"movie-1024x{frames}": {**MOVIE, "frames": frames} for frames in LENGTHS})
 SKIPPED = {"simulate"}  # writing the data is not the user's workflow
 
 
@@ -62,11 +71,25 @@ def rule_rows(folder: Path, name: str) -> list[dict[str, Any]]:
     return [*rows.values(), total]
 
 
+def per_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Seconds per frame and peak memory of each rule at each length of the long movie."""
+    movie = table[table["sequence"].str.startswith("movie-")].copy()
+    movie["frames"] = [SIZES[name]["frames"] for name in movie["sequence"]]
+    movie["s_per_frame"] = (movie["s"] / movie["frames"]).round(3)
+    wide = movie.pivot_table(
+        index="rule", columns="frames", values=["s_per_frame", "max_rss_mb"], aggfunc="first"
+    )
+    wide.columns = [f"{value}@{frames}" for value, frames in wide.columns]
+    return wide.reset_index()
+
+
 def main() -> None:
     """Run the workflow after training at each size and gather its per-rule times."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="a trained model folder")
-    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument(
+        "--sizes", nargs="+", choices=list(SIZES), default=list(SIZES), help="(all: hours)"
+    )
     parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/workflow_sizes")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/workflow_sizes.csv")
@@ -84,6 +107,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_markdown(index=False, floatfmt=".4g"))
+    scaling = per_frame(table)
+    if len(scaling):
+        scaling.to_csv(args.out.with_name(f"{args.out.stem}_per_frame.csv"), index=False)
+        print(scaling.to_markdown(index=False, floatfmt=".4g"))
 
 
 if __name__ == "__main__":
