@@ -366,10 +366,10 @@ class AdaptConfig(StageConfig):
     """Objects whose median elongation (length / width, the major and minor axes of each mask) is
     at least this are sized as rods: the scale brings their median width to `target_diameter`,
     so touching cells stay several working pixels apart; the neighbour radius, the coordinate
-    factor, the marker margin and the baseline's block size follow their length, the parent dilation and the
-    baseline's seed distance their width, areas and the crop their area (a crop holds at least
-    three lengths). Below it (round objects, e.g. nuclei at about 1.3) everything follows the
-    equivalent diameter."""
+    factor, the marker margin and the baseline's block size follow their length, the parent
+    dilation and the baseline's seed distance their width, areas and the crop their area (a crop
+    holds at least three lengths). Below it (round objects, e.g. nuclei at about 1.3) everything
+    follows the equivalent diameter."""
     max_scale: float = Field(2.0, ge=0.1, le=4.0)
     """Largest working scale the size measurement may choose (larger scales cost its square in
     compute)."""
