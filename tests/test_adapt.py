@@ -2,6 +2,7 @@
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import tifffile
 import yaml
 from conftest import disk, write_ctc
+from skimage.draw import ellipse
 
 from cosinetrack.config.file import WorkflowConfig
 from cosinetrack.config.sections import AdaptConfig, ClusterConfig, SimConfig
@@ -22,10 +24,13 @@ from cosinetrack.stages.adapt import (
     choose_scale,
     derived,
     held_back,
+    mask_sizes,
     measure_objects,
+    measured,
     resolve,
     run_adapt,
     validation_split,
+    write_settings,
 )
 
 DEFAULTS = targets.stage_defaults(WorkflowConfig.model_validate({"datasets": {"d": {"path": "/"}}}))
@@ -35,7 +40,7 @@ ADAPT = AdaptConfig()
 def stats(
     diameter: float, shape: tuple[int, int] = (512, 512), coverage: float = 0.25
 ) -> ObjectStats:
-    return ObjectStats(diameter, "SEG", 100, 40.0, coverage, shape, 40)
+    return ObjectStats(diameter, diameter, diameter, 1.0, "SEG", 100, 40.0, coverage, shape, 40)
 
 
 def disks_dataset(root: Path, radii: list[float], frames: int = 10) -> Path:
@@ -45,6 +50,161 @@ def disks_dataset(root: Path, radii: list[float], frames: int = 10) -> Path:
         labels[:, disk((96, 160), (48, 20 + 40 * i), radius)] = i + 1
     tracks = np.array([[i + 1, 0, frames - 1, 0] for i in range(len(radii))])
     return write_ctc(root, "01", labels, tracks, seg_frames=(0, 2))
+
+
+# Rods 16 px wide and 80 long (ellipses of semi-axes 8 and 40): (centre, rotation); the first two
+# lie side by side, touching.
+RODS = [((100, 100), 0.0), ((116, 100), 0.0), ((300, 300), np.pi / 2), ((400, 150), 0.3)]
+RODS += [((200, 400), 0.3)]
+
+
+def rod_labels(shape: tuple[int, int], rods: list[tuple[tuple[int, int], float]]) -> np.ndarray:
+    """A label image of rods 16 px wide and 80 px long, numbered 1.. in the order given."""
+    labels = np.zeros(shape, dtype=np.uint16)
+    for i, (centre, rotation) in enumerate(rods):
+        rr, cc = ellipse(*centre, 8, 40, shape=shape, rotation=rotation)
+        labels[rr, cc] = i + 1
+    return labels
+
+
+def rods_dataset(root: Path, frames: int = 10) -> Path:
+    """One sequence of still rods covering 2% of its 512x512 frames, SEG on frames 0 and 2."""
+    labels = np.repeat(rod_labels((512, 512), RODS)[None], frames, axis=0)
+    tracks = np.array([[i + 1, 0, frames - 1, 0] for i in range(len(RODS))])
+    return write_ctc(root, "01", labels, tracks, seg_frames=(0, 2))
+
+
+def test_elongated_masks_measure_their_width_length_and_elongation() -> None:
+    """Ellipses of 16 x 80 px: minor and major axes of about 16 and 80, five times as long."""
+    sizes = mask_sizes([rod_labels((512, 512), RODS)])
+    stats = measured(sizes, "SEG", sizes.counts, (512, 512), 1)
+    assert stats.width == pytest.approx(16, abs=0.5)
+    assert stats.length == pytest.approx(80, abs=0.6)
+    assert stats.elongation == pytest.approx(5.0, abs=0.2)
+    assert stats.diameter == pytest.approx(np.sqrt(16 * 80), abs=0.5)  # equal area
+    assert stats.coverage == pytest.approx(len(RODS) * np.pi * 8 * 40 / 512**2, rel=0.03)
+    disks = mask_sizes([disk((64, 64), (32, 32), 10).astype(np.uint16)])
+    assert disks.widths[0] == pytest.approx(disks.lengths[0], rel=0.02)  # round: elongation 1
+
+
+def test_rods_are_scaled_by_their_width_and_sized_by_each_dimension(tmp_path: Path) -> None:
+    """The scale brings the width to the target; each setting follows its dimension."""
+    root = rods_dataset(tmp_path / "data")
+    out = tmp_path / "settings.yaml"
+    run_adapt(root, ["01"], [], DEFAULTS, {}, ADAPT, out)
+    record = yaml.safe_load(out.read_text())
+    size = record["measured"]
+    assert (size["width"], size["length"], size["elongation"]) == (15.64, 80.51, 5.15)
+    assert (size["diameter"], size["coverage"], size["scale_from"]) == (35.49, 0.019, "width")
+    assert record["preprocess"] == {"scale": 0.66, "marker_margin": 40.3}  # 10.38 / 15.64
+    width, length, area = 15.64 * 0.66, 80.51 * 0.66, 35.49 * 0.66  # working pixels
+    target = ADAPT.target_diameter
+    assert record["train"] == {
+        "neighbour_radius": float(f"{3.0 * length / target:.3g}"),  # 15.4: the length
+        "crop": 160,  # 3 lengths (159 px) and more than the area's 144
+        "max_instances": 32,
+        "object_crops": 0.8,  # 2% of the frames are covered
+    }
+    assert record["cluster"] == {
+        "min_cluster_size": round(20 * (area / target) ** 2),  # 102: the area
+        "min_instance_size": round(10 * (area / target) ** 2),
+        "coordinate_factor": float(f"{0.01 * target / length:.3g}"),  # 0.00195: the length
+    }
+    assert record["link"] == {"parent_dilation": round(2 * width / target)}  # 2: the width
+    assert record["baseline"] == {
+        "block_size": 469,  # 121 * 80.51 / 20.76 = 469.3: the length, odd
+        "min_distance": 5,  # 6 * 15.64 / 20.76 = 4.5: the width
+        "min_size": round(8 * (35.49 / DEFAULT_DIAMETER) ** 2),  # 23: the area
+    }
+    assert record["sources"]["train.object_crops"] == "coverage"
+    assert record["sources"]["train.crop"] == "object size"
+
+
+def test_rods_are_round_below_the_elongation_threshold_or_with_a_given_diameter() -> None:
+    rods = ObjectStats(35.49, 15.64, 80.51, 5.15, "SEG", 100, 5.0, 0.25, (512, 512), 40)
+    as_round = ObjectStats(35.49, 35.49, 35.49, 1.0, "SEG", 100, 5.0, 0.25, (512, 512), 40)
+    scale = choose_scale(35.49, ADAPT)
+    expected = derived(DEFAULTS, as_round, scale, ADAPT)
+    assert derived(DEFAULTS, rods, scale, AdaptConfig(elongation_threshold=6.0)) == expected
+    given = replace(rods, source="config")
+    assert derived(DEFAULTS, given, scale, ADAPT) == expected
+
+
+# Settings main's adapt chose (before rods and object-centred crops) for simulated nuclei: the
+# default dataset and variants of benchmarks/accuracy.py's SIMULATED table, 10 frames of each.
+SHIPPED_GT = {"markers": True, "seg_fraction": 0.25, "seg_coverage": 0.7, "silver": True}
+BEFORE = {
+    "default": (
+        {"sequences": 1},
+        {"scale": 0.5, "marker_margin": 10.4, "neighbour_radius": 3.0, "crop": 64},
+        {"max_instances": 32, "min_cluster_size": 20, "min_instance_size": 10},
+        {"coordinate_factor": 0.01, "parent_dilation": 2},
+        {"block_size": 121, "min_distance": 6, "min_size": 8},
+    ),
+    "sim-r6-sparse": (
+        {"frames": 10, "sequences": 1, "radius": 6.0, "density": 0.1},
+        {"scale": 0.92, "marker_margin": 5.7, "neighbour_radius": 3.02, "crop": 64},
+        {"max_instances": 32, "min_cluster_size": 20, "min_instance_size": 10},
+        {"coordinate_factor": 0.00995, "parent_dilation": 2},
+        {"block_size": 67, "min_distance": 3, "min_size": 2},
+    ),
+    "sim-r6-dense": (
+        {"frames": 10, "sequences": 1, "radius": 6.0, "density": 0.4},
+        {"scale": 0.97, "marker_margin": 5.3, "neighbour_radius": 3.0, "crop": 64},
+        {"max_instances": 35, "min_cluster_size": 20, "min_instance_size": 10},
+        {"coordinate_factor": 0.01, "parent_dilation": 2},
+        {"block_size": 63, "min_distance": 3, "min_size": 2},
+    ),
+    "sim-r24": (
+        {"frames": 10, "sequences": 1, "radius": 24.0},
+        {"scale": 0.23, "marker_margin": 22.2, "neighbour_radius": 2.95, "crop": 48},
+        {"max_instances": 32, "min_cluster_size": 19, "min_instance_size": 10},
+        {"coordinate_factor": 0.0102, "parent_dilation": 2},
+        {"block_size": 259, "min_distance": 13, "min_size": 37},
+    ),
+    "sim-r12-ctc": (
+        {"frames": 10, "sequences": 1, **SHIPPED_GT},
+        {"scale": 0.48, "marker_margin": 10.8, "neighbour_radius": 2.99, "crop": 64},
+        {"max_instances": 32, "min_cluster_size": 20, "min_instance_size": 10},
+        {"coordinate_factor": 0.01, "parent_dilation": 2},
+        {"block_size": 127, "min_distance": 6, "min_size": 9},
+    ),
+}
+SECTION_OF = {
+    **dict.fromkeys(("scale", "marker_margin"), "preprocess"),
+    **dict.fromkeys(("neighbour_radius", "crop", "max_instances"), "train"),
+    **dict.fromkeys(("min_cluster_size", "min_instance_size", "coordinate_factor"), "cluster"),
+    "parent_dilation": "link",
+    **dict.fromkeys(("block_size", "min_distance", "min_size"), "baseline"),
+}
+
+
+@pytest.mark.parametrize("name", BEFORE)
+def test_round_nuclei_keep_the_settings_chosen_before(name: str, tmp_path: Path) -> None:
+    """Nuclei (elongation about 1.3, coverage 10% and more) get exactly main's settings."""
+    simulation, *parts = BEFORE[name]
+    run_simulate(tmp_path / "sim", SimConfig(**simulation))
+    out = tmp_path / "settings.yaml"
+    run_adapt(tmp_path / "sim", ["01"], [], DEFAULTS, {}, ADAPT, out)
+    record = yaml.safe_load(out.read_text())
+    expected: dict[str, dict] = {"train": {"object_crops": 0.0}}
+    for key, value in (item for part in parts for item in part.items()):
+        expected.setdefault(SECTION_OF[key], {})[key] = value
+    assert {section: record[section] for section in expected} == expected
+    assert record["measured"]["scale_from"] == "equivalent diameter"
+    assert record["measured"]["elongation"] < ADAPT.elongation_threshold
+
+
+def test_sparse_objects_get_object_centred_crops_and_a_config_value_wins(tmp_path: Path) -> None:
+    out = tmp_path / "settings.yaml"
+    for coverage, share in ((0.02, 0.8), (0.0499, 0.8), (0.05, 0.0), (0.1, 0.0)):
+        write_settings(out, stats(DEFAULT_DIAMETER, coverage=coverage), {}, {}, DEFAULTS, {}, ADAPT)
+        assert yaml.safe_load(out.read_text())["train"]["object_crops"] == share, coverage
+    explicit = {"train": {"object_crops": 0.3}}
+    write_settings(out, stats(DEFAULT_DIAMETER, coverage=0.02), {}, {}, DEFAULTS, explicit, ADAPT)
+    record = yaml.safe_load(out.read_text())
+    assert record["train"]["object_crops"] == 0.3
+    assert record["sources"]["train.object_crops"] == "config"
 
 
 def test_object_size_is_the_median_equivalent_diameter_of_the_seg_masks(tmp_path: Path) -> None:
@@ -106,7 +266,12 @@ def test_objects_twice_as_large_halve_the_scale_and_keep_working_sizes() -> None
         "min_instance_size": 10,
         "coordinate_factor": 0.01,
     }
-    assert chosen["train"] == {"neighbour_radius": 3.0, "crop": 64, "max_instances": 32}
+    assert chosen["train"] == {
+        "neighbour_radius": 3.0,
+        "crop": 64,
+        "max_instances": 32,
+        "object_crops": 0.0,
+    }
     # the baseline works on the original frames: its sizes double (areas four times), odd stays odd
     assert chosen["baseline"] == {"block_size": 243, "min_distance": 12, "min_size": 32}
 

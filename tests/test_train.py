@@ -9,7 +9,13 @@ import zarr
 from cosinetrack.config.sections import ModelConfig, PreprocessConfig, TrainConfig
 from cosinetrack.formats.store import open_store
 from cosinetrack.model import clips
-from cosinetrack.model.clips import open_training_sequence, renumber, sample_clip
+from cosinetrack.model.clips import (
+    TrainingSequence,
+    augment,
+    open_training_sequence,
+    renumber,
+    sample_clip,
+)
 from cosinetrack.model.device import choose_device
 from cosinetrack.model.folder import TrainedModel
 from cosinetrack.stages.preprocess import run_preprocess
@@ -155,6 +161,71 @@ def test_clips_are_cropped_and_renumbered(prep: Path) -> None:
     count = int(clip.instances.max())
     assert set(np.unique(clip.instances)) == set(range(count + 1))
     assert clip.neighbours.shape == (count + 1, count + 1)
+
+
+def sparse_sequence(frames: int = 5) -> TrainingSequence:
+    """256x256 frames covered 1% by one disk near a corner; frame 0 knows it by a marker alone."""
+    yy, xx = np.mgrid[:256, :256]
+    labels = np.zeros((frames, 256, 256), dtype=np.uint16)
+    labels[:, (yy - 240) ** 2 + (xx - 12) ** 2 <= 14.5**2] = 7
+    labels[0] = 0
+    labels[0, 238:241, 10:13] = 7  # the marker of a cell without mask in that frame
+    image = np.where(labels > 0, 1.0, -1.0).astype(np.float32)
+    return TrainingSequence("sparse", image, labels, labels == 0, frames)
+
+
+def test_object_centred_crops_hold_the_sparse_object() -> None:
+    """Centred on the clip's first frame's instance (a marker there), clamped at the corner."""
+    sequence = sparse_sequence()
+    assert (sequence.labels[1] > 0).mean() == pytest.approx(0.01, abs=0.001)
+    centred = TrainConfig(crop=32, clip_frames=3, object_crops=1.0)
+    rng = np.random.default_rng(0)
+    assert all(sample_clip([sequence], centred, rng).instances[0].max() == 1 for _ in range(50))
+    uniform = TrainConfig(crop=32, clip_frames=3)
+    held = [sample_clip([sequence], uniform, rng).instances.max() for _ in range(50)]
+    assert sum(held) < 10  # uniform crops rarely meet it
+
+
+def test_object_centred_crops_are_drawn_alike_for_a_seed_and_skip_empty_frames() -> None:
+    sequence = sparse_sequence()
+    half = TrainConfig(crop=32, clip_frames=2, object_crops=0.5)
+    first, second = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(10):
+        a, b = sample_clip([sequence], half, first), sample_clip([sequence], half, second)
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.instances, b.instances)
+    nothing = np.zeros_like(sequence.labels)
+    empty = TrainingSequence("empty", sequence.image, nothing, nothing == 0, 5)
+    clip = sample_clip([empty], TrainConfig(crop=32, clip_frames=2, object_crops=1.0), first)
+    assert clip.instances.shape == (2, 32, 32) and clip.instances.max() == 0
+
+
+def uniform_clip(
+    sequences: list[TrainingSequence], cfg: TrainConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clip as the sampler cut it before object-centred crops: these draws and no other."""
+    weights = np.array([seq.frames - cfg.clip_frames + 1 for seq in sequences], dtype=float)
+    seq = sequences[int(rng.choice(len(sequences), p=weights / weights.sum()))]
+    _, height, width = seq.image.shape
+    t = int(rng.integers(seq.frames - cfg.clip_frames + 1))
+    y = int(rng.integers(height - cfg.crop + 1))
+    x = int(rng.integers(width - cfg.crop + 1))
+    window = (slice(t, t + cfg.clip_frames), slice(y, y + cfg.crop), slice(x, x + cfg.crop))
+    image, (labels, _) = augment(
+        seq.image[window], [seq.labels[window], seq.background[window]], cfg, rng
+    )
+    return image, renumber(labels, cfg.max_instances, rng)[0]
+
+
+def test_uniform_crops_draw_the_random_numbers_they_drew_before() -> None:
+    """object_crops 0 cuts the same clips as before and leaves the generator in the same state."""
+    sequences = [sparse_sequence(6), sparse_sequence(4)]
+    cfg = TrainConfig(crop=48, clip_frames=3)
+    rng, before = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(20):
+        clip = sample_clip(sequences, cfg, rng)
+        image, instances = uniform_clip(sequences, cfg, before)
+        assert np.array_equal(clip.image, image) and np.array_equal(clip.instances, instances)
+    assert rng.bit_generator.state == before.bit_generator.state
 
 
 def test_renumber_keeps_at_most_max_instances() -> None:

@@ -86,7 +86,8 @@ class PreprocessConfig(StageConfig):
     marker_margin: float = Field(10.0, ge=0.0, le=1000.0)
     """Pixels of the original frames around a cell known only by its TRA marker (no SEG or
     silver-truth mask in that frame) that are not taught as background, since the cell's outline
-    is unknown there. Half the measured object diameter unless set here (see `adapt`)."""
+    is unknown there. Half the measured object diameter (half the length of elongated objects)
+    unless set here (see `adapt`)."""
 
 
 class ModelConfig(StageConfig):
@@ -134,6 +135,11 @@ class TrainConfig(StageConfig):
     max_instances: int = Field(32, ge=1, le=256)
     """Instances per clip that enter the loss (a random subset beyond this). Raised from the
     measured density unless set here (see `adapt`)."""
+    object_crops: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of the training crops centred on an object (a random instance of the clip's first
+    frame, its pixel shifted by up to a quarter crop); the others are drawn uniformly over the
+    frame. Where objects are sparse, uniform crops hold hardly any. Chosen from the measured
+    coverage unless set here (see `adapt`: 0.8 below 5% of the frames, else 0)."""
     intensity_shift: float = Field(0.15, ge=0.0, le=1.0)
     """Largest random additive intensity shift per clip (normalised units)."""
     intensity_scale: float = Field(0.15, ge=0.0, le=0.9)
@@ -351,10 +357,19 @@ class AdaptConfig(StageConfig):
     dilation, the baseline's sizes) from their size; false keeps the schema's defaults."""
     object_diameter: float | None = Field(None, gt=0.0, le=2000.0)
     """Object diameter in pixels of the original frames; empty: measured as the median equivalent
-    diameter of the SEG masks (else of the TRA markers) of the training sequences."""
+    diameter of the SEG masks (else of the silver-truth masks) of the training sequences. Set, the
+    objects are sized as round ones of this diameter, whatever their measured elongation."""
     target_diameter: float = Field(10.38, ge=2.0, le=200.0)
     """Object diameter in pixels of the working size that the default network and settings are
     built for (the embedded default's nuclei at scale 0.5); the scale brings objects to it."""
+    elongation_threshold: float = Field(2.0, ge=1.0, le=100.0)
+    """Objects whose median elongation (length / width, the major and minor axes of each mask) is
+    at least this are sized as rods: the scale brings their median width to `target_diameter`,
+    so touching cells stay several working pixels apart; the neighbour radius, the coordinate
+    factor, the marker margin and the baseline's block size follow their length, the parent
+    dilation and the baseline's seed distance their width, areas and the crop their area (a crop
+    holds at least three lengths). Below it (round objects, e.g. nuclei at about 1.3) everything
+    follows the equivalent diameter."""
     max_scale: float = Field(2.0, ge=0.1, le=4.0)
     """Largest working scale the size measurement may choose (larger scales cost its square in
     compute)."""

@@ -1,7 +1,9 @@
 """Training clips: random runs of consecutive frames, cropped and augmented identically per clip.
 
 A clip keeps one label per track over all its frames, which is what lets the loss take one mean
-embedding per track per clip. Labels are renumbered 0..K per clip (0 = no instance) and the
+embedding per track per clip. A crop is drawn uniformly over the frames, or (a share
+`train.object_crops`) centred on an instance, so that sparse objects are seen. Labels are
+renumbered 0..K per clip (0 = no instance) and the
 neighbour matrix of the K instances comes along with the pixels certain to be background (a pixel
 of label 0 near a cell known only by its marker is neither), so the loss needs no further
 bookkeeping.
@@ -149,16 +151,64 @@ def augment(
     return np.ascontiguousarray(image, dtype=np.float32), [np.ascontiguousarray(m) for m in masks]
 
 
+def instance_pixel(labels: np.ndarray, rng: np.random.Generator) -> tuple[int, int] | None:
+    """A pixel of an instance drawn uniformly over a frame's instances; None in an empty frame.
+
+    `labels` (H, W) holds every cell known in the frame (its mask, or its TRA marker alone), so
+    sparse or partial ground truth still names the cells there are.
+    """
+    inside = np.flatnonzero(labels)
+    if not len(inside):
+        return None
+    ids = labels.flat[inside]
+    chosen = rng.choice(np.unique(ids))
+    pixels = inside[ids == chosen]
+    y, x = divmod(int(pixels[rng.integers(len(pixels))]), labels.shape[1])
+    return y, x
+
+
+def centred_crop(
+    centre: tuple[int, int], crop: int, shape: tuple[int, int], rng: np.random.Generator
+) -> tuple[int, int]:
+    """The corner of a crop around `centre`, shifted by up to a quarter crop, within the frame.
+
+    The shift keeps objects off the crop's centre alone; `centre` stays inside the crop.
+    """
+    reach = crop // 4
+    shift = rng.integers(-reach, reach + 1, size=2)
+    y, x = (
+        int(np.clip(c - crop // 2 + s, 0, side - crop))
+        for c, s, side in zip(centre, shift, shape, strict=True)
+    )
+    return y, x
+
+
+def crop_corner(
+    seq: TrainingSequence, t: int, cfg: TrainConfig, rng: np.random.Generator
+) -> tuple[int, int]:
+    """A crop's corner: on an instance of frame `t` (share `object_crops`), else uniform.
+
+    With `object_crops` 0 no random number is drawn beyond the uniform corner, so runs made before
+    the key existed draw the same clips.
+    """
+    _, height, width = seq.image.shape
+    if cfg.object_crops > 0 and rng.random() < cfg.object_crops:
+        centre = instance_pixel(np.asarray(seq.labels[t]), rng)
+        if centre is not None:
+            return centred_crop(centre, cfg.crop, (height, width), rng)
+    y = int(rng.integers(height - cfg.crop + 1))
+    x = int(rng.integers(width - cfg.crop + 1))
+    return y, x
+
+
 def sample_clip(
     sequences: list[TrainingSequence], cfg: TrainConfig, rng: np.random.Generator
 ) -> Clip:
     """Draw a random clip: a sequence (by frame count), a start frame, a crop, an augmentation."""
     weights = np.array([seq.frames - cfg.clip_frames + 1 for seq in sequences], dtype=float)
     seq = sequences[int(rng.choice(len(sequences), p=weights / weights.sum()))]
-    _, height, width = seq.image.shape
     t = int(rng.integers(seq.frames - cfg.clip_frames + 1))
-    y = int(rng.integers(height - cfg.crop + 1))
-    x = int(rng.integers(width - cfg.crop + 1))
+    y, x = crop_corner(seq, t, cfg, rng)
     window = (slice(t, t + cfg.clip_frames), slice(y, y + cfg.crop), slice(x, x + cfg.crop))
     image, (labels, background) = augment(
         seq.image[window], [seq.labels[window], seq.background[window]], cfg, rng

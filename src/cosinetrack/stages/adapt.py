@@ -4,8 +4,13 @@ The defaults of the schema are sized for the embedded default dataset (nuclei of
 scale 0.5). For another dataset the scale brings its objects to the same working size
 (`adapt.target_diameter`), and each pixel-valued default is multiplied by the remaining ratio of
 sizes (lengths by it, areas by its square), so a user's data runs with the settings the default
-run uses, at the size they were made for. A value set in the user's config is never changed.
-`model/settings.yaml` records what was measured, what was chosen and where each value came from.
+run uses, at the size they were made for. Elongated objects (rods, whose median length is at least
+`adapt.elongation_threshold` times their width) are sized by the dimension each setting is about:
+the scale brings their width, which separates touching cells, to the target, and each setting
+follows their width, length or area (`ELONGATED`). Where objects cover little of the frames,
+training crops are centred on objects (`train.object_crops`). A value set in the user's config is
+never changed. `model/settings.yaml` records what was measured, what was chosen and where each
+value came from.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,12 +47,44 @@ LENGTHS = {
 AREAS = {"cluster": ("min_cluster_size", "min_instance_size"), "baseline": ("min_size",)}
 INVERSE_LENGTHS = {"cluster": ("coordinate_factor",)}
 
+# The dimension of elongated objects each length (and inverse length) follows; every area follows
+# the area (the equivalent diameter squared), and round objects size everything by the diameter.
+ELONGATED = {
+    # Instances closer than r_N must differ in their embedding, farther ones are told apart by
+    # their coordinates (c per pixel): r_N and c follow the same length, so the coordinate
+    # difference c * r_N beyond the radius stays the default's.
+    "train.neighbour_radius": "length",
+    # A cell's own pixels spread over its length: c * length, their spread in the coordinates that
+    # HDBSCAN sees, stays the default's, so a long cell is not cut across into pieces.
+    "cluster.coordinate_factor": "length",
+    # A grown mask must not reach across a side-by-side neighbour, which is one width away.
+    "link.parent_dilation": "width",
+    # The local threshold compares a pixel with a neighbourhood larger than the whole cell.
+    "baseline.block_size": "length",
+    # Watershed seeds of side-by-side cells (ridges of the distance transform) are a width apart.
+    "baseline.min_distance": "width",
+}
+# A crop of elongated objects holds at least this many cell lengths (a cell and a neighbour at
+# each end); otherwise it holds as many objects as the default crop does (it follows the area).
+CROP_LENGTHS = 3
+# Below this mean fraction of the frames covered by objects, uniform crops are background almost
+# everywhere and many hold no object at all, so a share `SPARSE_OBJECT_CROPS` of the crops is
+# centred on an object (the rest still teach the empty background); the simulated nuclei of the
+# accuracy benchmark cover 10% and more and keep uniform crops.
+SPARSE_COVERAGE = 0.05
+SPARSE_OBJECT_CROPS = 0.8
+# What each setting that is not derived from the object size is derived from, for `sources`.
+DERIVED_FROM = {"train.object_crops": "coverage"}
+
 
 @dataclass(frozen=True)
 class ObjectStats:
     """What the training ground truth says about the objects."""
 
     diameter: float  # median equivalent diameter, pixels of the original frames
+    width: float  # median minor axis length, pixels of the original frames
+    length: float  # median major axis length, pixels of the original frames
+    elongation: float  # median of each object's length / width
     source: str  # masks measured: SEG (gold), ST (silver), still images' masks, or config
     objects: int  # masks measured
     objects_per_frame: float  # mean number of tracked objects per TRA frame
@@ -58,9 +95,11 @@ class ObjectStats:
 
 @dataclass(frozen=True)
 class MaskSizes:
-    """What label images measure: every object's diameter; each image's coverage, count, shape."""
+    """What label images measure: every object's sizes; each image's coverage, count, shape."""
 
     diameters: list[float]  # equivalent diameter of every object, pixels
+    widths: list[float]  # minor axis length (of the ellipse of equal moments), pixels
+    lengths: list[float]  # major axis length, pixels
     coverage: list[float]  # fraction of each image covered by objects
     counts: list[int]  # objects in each image
     shapes: list[tuple[int, ...]]  # (H, W) of each image
@@ -68,10 +107,12 @@ class MaskSizes:
 
 def mask_sizes(labels: Iterable[np.ndarray]) -> MaskSizes:
     """Measure the objects of label images (frames' SEG or ST masks, or still images' masks)."""
-    sizes = MaskSizes([], [], [], [])
+    sizes = MaskSizes([], [], [], [], [], [])
     for image in labels:
         regions = regionprops(image)
         sizes.diameters.extend(region.equivalent_diameter_area for region in regions)
+        sizes.widths.extend(region.axis_minor_length for region in regions)
+        sizes.lengths.extend(region.axis_major_length for region in regions)
         sizes.coverage.append(float((image > 0).mean()))
         sizes.counts.append(len(regions))
         sizes.shapes.append(image.shape)
@@ -81,9 +122,14 @@ def mask_sizes(labels: Iterable[np.ndarray]) -> MaskSizes:
 def measured(
     sizes: MaskSizes, source: str, per_frame: list[int], shape: tuple[int, int], frames: int
 ) -> ObjectStats:
-    """The stats of measured masks: median diameter, mean objects per frame, mean coverage."""
+    """The stats of measured masks: median sizes, mean objects per frame, mean coverage."""
+    # A mask one pixel thin has no minor axis; it counts as one pixel wide.
+    elongation = np.array(sizes.lengths) / np.maximum(np.array(sizes.widths), 1.0)
     return ObjectStats(
         diameter=round(float(np.median(sizes.diameters)), 2),
+        width=round(float(np.median(sizes.widths)), 2),
+        length=round(float(np.median(sizes.lengths)), 2),
+        elongation=round(float(np.median(elongation)), 2),
         source=source,
         objects=len(sizes.diameters),
         objects_per_frame=round(float(np.mean(per_frame)), 2),
@@ -171,7 +217,10 @@ def given_size(
     per_frame: float,
     frames: int,
 ) -> ObjectStats:
-    """Object stats from `adapt.object_diameter` when the GT has no outline; refused without it."""
+    """Object stats from `adapt.object_diameter` when the GT has no outline; refused without it.
+
+    Without outlines nothing tells the shape: the objects count as round ones of that diameter.
+    """
     if cfg.object_diameter is None and cfg.measure:
         raise ValueError(
             f"{root}: the training sequences {sequences} have no SEG or silver-truth (_ST) mask "
@@ -181,7 +230,16 @@ def given_size(
     diameter = cfg.object_diameter or DEFAULT_DIAMETER
     coverage = min(1.0, per_frame * math.pi * diameter**2 / 4 / (shape[0] * shape[1]))
     return ObjectStats(
-        diameter, "config", 0, round(per_frame, 2), round(coverage, 4), shape, frames
+        diameter=diameter,
+        width=diameter,
+        length=diameter,
+        elongation=1.0,
+        source="config",
+        objects=0,
+        objects_per_frame=round(per_frame, 2),
+        coverage=round(coverage, 4),
+        frame_shape=shape,
+        frames=frames,
     )
 
 
@@ -195,6 +253,25 @@ def training_truth(truths: dict[str, SequenceTruth], choice: GroundTruthChoice) 
             "silver_st_frames": len(truth.masks["ST"]),
         }
     return record
+
+
+def scale_from(stats: ObjectStats, cfg: AdaptConfig) -> str:
+    """The dimension that sets the scale: the width of elongated objects, else the diameter.
+
+    Side-by-side rods are told apart across their width, which their equivalent diameter
+    overstates (a rod 16 px wide and 80 long measures 40). A diameter from the config
+    (`adapt.object_diameter`) sizes the objects as round ones.
+    """
+    if stats.source != "config" and stats.elongation >= cfg.elongation_threshold:
+        return "width"
+    return "equivalent diameter"
+
+
+def dimensions(stats: ObjectStats, cfg: AdaptConfig) -> dict[str, float]:
+    """The width, length and diameter that settings follow; all the diameter for round objects."""
+    if scale_from(stats, cfg) == "width":
+        return {"width": stats.width, "length": stats.length, "diameter": stats.diameter}
+    return dict.fromkeys(("width", "length", "diameter"), stats.diameter)
 
 
 def choose_scale(diameter: float, cfg: AdaptConfig) -> float:
@@ -216,28 +293,50 @@ def scaled(default: Any, factor: float) -> Any:
 def derived(
     defaults: dict[str, dict[str, Any]], stats: ObjectStats, scale: float, cfg: AdaptConfig
 ) -> dict[str, dict[str, Any]]:
-    """Every pixel-valued setting from the defaults and the measured size, before config wins."""
-    ratio = stats.diameter * scale / cfg.target_diameter  # working size against the target
-    original = stats.diameter / DEFAULT_DIAMETER  # original size against the baseline's data
+    """Every pixel-valued setting from the defaults and the measured size, before config wins.
+
+    Each follows the dimension of `ELONGATED` (lengths), or the area (areas); for round objects
+    all of them the diameter.
+    """
+    sizes = dimensions(stats, cfg)
+    # A cell known by its marker alone reaches up to half its length from it.
     chosen: dict[str, dict[str, Any]] = {
-        "preprocess": {"scale": scale, "marker_margin": round(stats.diameter / 2, 1)}
+        "preprocess": {"scale": scale, "marker_margin": round(sizes["length"] / 2, 1)}
     }
     for table, power in ((LENGTHS, 1), (AREAS, 2), (INVERSE_LENGTHS, -1)):
         for section, keys in table.items():
-            factor = (original if section == "baseline" else ratio) ** power
             for key in keys:
-                chosen.setdefault(section, {})[key] = scaled(defaults[section][key], factor)
-    chosen["train"]["crop"] = training_crop(defaults["train"]["crop"], ratio, stats, scale)
+                size = sizes[ELONGATED.get(f"{section}.{key}", "diameter")]
+                # working size against the target; the baseline's original size against its data
+                ratio = (
+                    size / DEFAULT_DIAMETER
+                    if section == "baseline"
+                    else size * scale / cfg.target_diameter
+                )
+                chosen.setdefault(section, {})[key] = scaled(defaults[section][key], ratio**power)
+    area_ratio = sizes["diameter"] * scale / cfg.target_diameter
+    least = 32 if scale_from(stats, cfg) != "width" else held_lengths(stats.length * scale)
+    chosen["train"]["crop"] = training_crop(
+        defaults["train"]["crop"], area_ratio, stats, scale, least
+    )
     chosen["train"]["max_instances"] = max_instances(
         defaults["train"]["max_instances"], chosen["train"]["crop"], stats, scale
     )
+    chosen["train"]["object_crops"] = object_crops(stats.coverage)
     return chosen
 
 
-def training_crop(default: int, ratio: float, stats: ObjectStats, scale: float) -> int:
+def held_lengths(length: float) -> int:
+    """The smallest crop (a multiple of 16, >= 32) that holds `CROP_LENGTHS` working lengths."""
+    return max(32, 16 * math.ceil(CROP_LENGTHS * length / 16))
+
+
+def training_crop(
+    default: int, ratio: float, stats: ObjectStats, scale: float, least: int = 32
+) -> int:
     """The crop side scaled with the objects, a multiple of 16 that fits the working frames."""
     working = min(scaled_shape(stats.frame_shape, scale))
-    crop = max(32, 16 * round(default * ratio / 16))
+    crop = max(least, 16 * round(default * ratio / 16))
     return min(crop, max(16, 16 * (working // 16)))
 
 
@@ -246,6 +345,11 @@ def max_instances(default: int, crop: int, stats: ObjectStats, scale: float) -> 
     object_area = math.pi * (stats.diameter * scale) ** 2 / 4
     expected = stats.coverage * crop * crop / object_area
     return int(min(128, max(default, math.ceil(2 * expected))))
+
+
+def object_crops(coverage: float) -> float:
+    """The share of training crops centred on an object: most where objects are sparse, else 0."""
+    return SPARSE_OBJECT_CROPS if coverage < SPARSE_COVERAGE else 0.0
 
 
 def held_back(
@@ -294,7 +398,8 @@ def resolve(
         for key, value in keys.items():
             given = key in explicit.get(section, {})
             values.setdefault(section, {})[key] = explicit[section][key] if given else value
-            sources[f"{section}.{key}"] = "config" if given else "object size"
+            name = f"{section}.{key}"
+            sources[name] = "config" if given else DERIVED_FROM.get(name, "object size")
             if given and explicit[section][key] != value:
                 logger.info(
                     "%s.%s = %s from the config (the object size gives %s)",
@@ -343,13 +448,15 @@ def write_settings(
     `settings.yaml` alike.
     """
     if cfg.object_diameter is not None:
-        stats = ObjectStats(
-            **{**asdict(stats), "diameter": cfg.object_diameter, "source": "config"}
-        )
-    scale = choose_scale(stats.diameter, cfg)
+        stats = replace(stats, diameter=cfg.object_diameter, source="config")
+    scale = choose_scale(dimensions(stats, cfg)["width"], cfg)
     chosen = derived(defaults, stats, scale, cfg) if cfg.measure else {}
     values, sources = resolve(chosen, explicit)
-    measured = {**asdict(stats), "frame_shape": list(stats.frame_shape)}
+    measured = {
+        **asdict(stats),
+        "frame_shape": list(stats.frame_shape),
+        "scale_from": scale_from(stats, cfg),
+    }
     record = {"measured": measured, **truth, **values, "sources": sources, "validation": split}
     logger.info("measured %s", measured)
     logger.info("chosen %s", values)
