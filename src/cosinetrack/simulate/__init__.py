@@ -11,24 +11,20 @@ on an uneven background, blurred by a PSF and corrupted by shot and read noise.
 
 Ground truth follows the Cell Tracking Challenge: TRA masks (track ids) on every frame with a
 `man_track.txt` that matches them exactly, and complete SEG masks on a sparse subset of frames whose
-labels are not the track ids. A track is a maximal run of frames in which its nucleus shows at least
-`min_size` pixels, so a nucleus that leaves the view, or whose visible part becomes a sliver, ends
+labels are not the track ids. A track is a maximal run of frames in which its cell shows at least
+`min_size` pixels, so a cell that leaves the view, or whose visible part becomes a sliver, ends
 its track, and one that comes back starts a new one.
 
 Modules: `nuclei` (state, shapes, appearance), `motion` (random walk, contacts, growth, division),
-`render` (labels, intensity, camera), `lineage` (track table while frames are made), `sequence`
-(one sequence frame by frame) and `write` (CTC layout on disk).
+`render` (labels, intensity, camera), `sequence` (one sequence frame by frame), `movie` (what a
+sequence gives: frames and summary), `lineage` (track table while frames are made), `annotate`
+(the challenge's kinds of ground truth) and `write` (CTC layout on disk).
 """
 
 from cosinetrack.simulate.lineage import TrackBook, touching_fraction
+from cosinetrack.simulate.movie import SequenceSummary, SimFrame, sequence_rng
 from cosinetrack.simulate.nuclei import Geometry, Nuclei
-from cosinetrack.simulate.sequence import (
-    SequenceSummary,
-    SimFrame,
-    Simulation,
-    sequence_rng,
-    simulate_sequence,
-)
+from cosinetrack.simulate.sequence import Simulation, simulate_sequence
 from cosinetrack.simulate.write import (
     run_simulate,
     seg_frames,

@@ -15,7 +15,8 @@ from cosinetrack.config.sections import SimConfig
 from cosinetrack.formats import ctc, ctc_layout
 from cosinetrack.formats.atomic import atomic_path
 from cosinetrack.simulate.annotate import annotation_rng, markers, outline_noise, partial
-from cosinetrack.simulate.sequence import SequenceSummary, simulate_sequence
+from cosinetrack.simulate.movie import SequenceSummary
+from cosinetrack.simulate.sequence import simulate_sequence
 
 logger = logging.getLogger(__name__)
 
