@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from cosinetrack.config.sections import SimConfig
+from cosinetrack.simulate.colony import Colony
 from cosinetrack.simulate.lineage import TrackBook, touching_fraction
 from cosinetrack.simulate.motion import (
     SPEED,
@@ -90,5 +91,10 @@ class Simulation:
 
 
 def simulate_sequence(cfg: SimConfig, sequence: int) -> SequenceSimulation:
-    """Return the simulation of sequence `sequence` (1, 2, ...); iterate its `frames()` once."""
+    """Return the simulation of sequence `sequence` (1, 2, ...); iterate its `frames()` once.
+
+    `cfg.cells` picks the kind: wandering fluorescent nuclei, or a growing colony of rods.
+    """
+    if cfg.cells == "rods":
+        return Colony(cfg, sequence)
     return Simulation(cfg, sequence)
