@@ -47,8 +47,10 @@ logger = logging.getLogger("accuracy")
 
 REPO = Path(__file__).resolve().parents[1]
 # Simulated variants (SimConfig fields): nuclei radius 6, 12 and 24 px, sparse and dense, frames of
-# 256 and 512 px, one sequence with many divisions. 01 trains; 02, 03 and 04 are scored (the
-# simulator draws each sequence from its own seed, so 01 and 02 are those of a 2-sequence dataset).
+# 256 and 512 px, one sequence with many divisions; and a colony of rod-shaped bacteria in phase
+# contrast (the rods defaults: 8 px wide, 20-40 px long, 3 rods growing to 40-80 that touch side by
+# side). 01 trains; 02, 03 and 04 are scored (the simulator draws each sequence from its own seed,
+# so 01 and 02 are those of a 2-sequence dataset).
 BASE = {"height": 256, "width": 256, "frames": 40, "sequences": 4, "seed": 1}
 SIMULATED_TEST = ["02", "03", "04"]
 SIMULATED: dict[str, dict[str, Any]] = {
@@ -59,6 +61,7 @@ SIMULATED: dict[str, dict[str, Any]] = {
     "sim-r12-divisions": {**BASE, "radius": 12.0, "density": 0.25, "division_rate": 0.1},
     "sim-r12-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 12.0},
     "sim-r24-512": {**BASE, "height": 512, "width": 512, "frames": 30, "radius": 24.0},
+    "sim-rods": {**BASE, "cells": "rods"},
 }
 # A simulated dataset whose training sequence 01 has its ground truth as the challenge ships its
 # training sets (TRA markers, gold SEG in a quarter of the frames with 70% of the nuclei, a silver

@@ -231,7 +231,7 @@ def load_benchmark():
 
 def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> None:
     accuracy = load_benchmark()
-    assert len(accuracy.DATASETS) == 9 and set(accuracy.REAL) <= set(public_data.SOURCES)
+    assert len(accuracy.DATASETS) == 10 and set(accuracy.REAL) <= set(public_data.SOURCES)
     for name in accuracy.DATASETS:
         raw = accuracy.dataset_config(name, Path("/data"))
         cfg = WorkflowConfig.model_validate(raw)
@@ -246,8 +246,10 @@ def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> 
         else:
             assert (dataset.train, dataset.test) == (["01"], ["02"])
             assert dataset.path == Path("/data") / name
-    radii = {accuracy.SIMULATED[name]["radius"] for name in accuracy.SIMULATED}
+    radii = {sim["radius"] for sim in accuracy.SIMULATED.values() if "radius" in sim}
     assert radii == {6.0, 12.0, 24.0}
+    rods = WorkflowConfig.model_validate(accuracy.dataset_config("sim-rods", Path("/data")))
+    assert rods.datasets["sim-rods"].simulate.cells == "rods"
 
 
 def test_benchmark_table_is_the_mean_over_test_sequences_and_keeps_each_sequence(

@@ -31,13 +31,26 @@ GroundTruthChoice = Literal["gold", "silver", "gold+silver"]
 has it and silver for the other frames and for the cells gold leaves out."""
 
 
+Cells = Literal["nuclei", "rods"]
+
+# The keys that shape only one kind of simulated cell; the others are shared.
+NUCLEI_KEYS = ("density", "radius", "division_rate")
+ROD_KEYS = ("rod_width", "birth_length", "growth_rate", "initial_cells")
+
+
 class SimConfig(StageConfig):
-    """A synthetic fluorescence-nuclei time-lapse in CTC layout with ground truth.
+    """A synthetic time-lapse in CTC layout with ground truth: fluorescent nuclei or rods.
 
     The ground truth is full (whole masks in TRA) or as the challenge ships it (markers, sparse
     and partial SEG, silver truth).
     """
 
+    cells: Cells = "nuclei"
+    """What is simulated: `nuclei` (fluorescent star-shaped nuclei that wander, press and divide
+    in a crowd of constant density) or `rods` (a microcolony of rod-shaped bacteria in phase
+    contrast, dark with bright halos, growing from a few cells to a packed colony). `density`,
+    `radius` and `division_rate` shape nuclei only; `rod_width`, `birth_length`, `growth_rate` and
+    `initial_cells` shape rods only."""
     height: int = Field(256, ge=32, le=4096)
     """Frame height in pixels."""
     width: int = Field(256, ge=32, le=4096)
@@ -47,27 +60,59 @@ class SimConfig(StageConfig):
     sequences: int = Field(2, ge=1, le=9)
     """Number of sequences (01, 02, ...), each simulated with its own seed."""
     density: float = Field(0.25, gt=0.0, le=0.8)
-    """Fraction of the field of view covered by nuclei at the start; kept roughly by entries."""
+    """Fraction of the field of view covered by nuclei at the start; kept roughly by entries
+    (nuclei only)."""
     radius: float = Field(12.0, ge=3.0, le=60.0)
-    """Mean nucleus radius in pixels."""
+    """Mean nucleus radius in pixels (nuclei only)."""
     division_rate: float = Field(0.012, ge=0.0, le=0.2)
-    """Probability per nucleus and frame that a grown nucleus divides."""
+    """Probability per nucleus and frame that a grown nucleus divides (nuclei only)."""
+    rod_width: float = Field(8.0, ge=3.0, le=60.0)
+    """Mean width of a rod (its capsule's diameter) in pixels; each rod's width varies by about
+    5% (rods only)."""
+    birth_length: float = Field(20.0, ge=4.0, le=400.0)
+    """Mean tip-to-tip length of a newborn rod in pixels, at least `rod_width`; a rod divides
+    across its middle when it reaches about twice this (rods only)."""
+    growth_rate: float = Field(0.075, gt=0.0, le=0.7)
+    """Relative growth of a rod's length per frame (exponential; each rod's rate varies by about
+    10%), so the colony doubles about every ln 2 / growth_rate frames (rods only)."""
+    initial_cells: int = Field(3, ge=1, le=64)
+    """Rods at frame 0, side by side near the centre of the frame (rods only)."""
     seg_fraction: float = Field(0.5, ge=0.0, le=1.0)
     """Fraction of frames with segmentation ground truth (SEG), evenly spaced from frame 0 (0: no
     SEG at all); TRA is on every frame."""
     seg_coverage: float = Field(1.0, gt=0.0, le=1.0)
-    """Fraction of the nuclei of a SEG frame that are annotated, drawn at random (the gold SEG of
+    """Fraction of the cells of a SEG frame that are annotated, drawn at random (the gold SEG of
     several challenge datasets leaves cells out)."""
     markers: bool = False
-    """TRA holds a marker inside each nucleus (a disk of a third of its inner radius around its
+    """TRA holds a marker inside each cell (a disk of a third of its inner radius around its
     innermost point), as the challenge's gold tracking truth, instead of the whole mask."""
     silver: bool = False
     """Also write a silver truth `{seq}_ST/SEG` on every frame, as the challenge ships for some
-    datasets: every nucleus's mask with one-pixel outline noise (each grown, shrunk or kept)."""
+    datasets: every cell's mask with one-pixel outline noise (each grown, shrunk or kept)."""
     min_size: int = Field(10, ge=1, le=1000)
-    """Smallest mask in pixels; a nucleus that shows less (leaving the view) ends its track."""
+    """Smallest mask in pixels; a cell that shows less (leaving the view) ends its track."""
     seed: int = Field(1, ge=0)
     """Random seed; the same seed gives the same dataset byte for byte."""
+
+    @model_validator(mode="after")
+    def _rods_are_long(self) -> Self:
+        # Keys of the other kind of cell are ignored rather than refused: the workflow passes a
+        # dataset's whole dumped section, defaults included, to the simulate script.
+        if self.cells == "rods" and self.birth_length < self.rod_width:
+            raise ValueError(
+                f"birth_length ({self.birth_length}) is shorter than rod_width "
+                f"({self.rod_width}): a rod is longer than wide; raise birth_length"
+            )
+        return self
+
+    def recorded(self) -> dict[str, object]:
+        """The keys that shape this dataset, as JSON values, for the record beside it.
+
+        Nuclei datasets record exactly the keys they had before rods existed, so their record is
+        unchanged byte for byte.
+        """
+        skip = {"cells", *ROD_KEYS} if self.cells == "nuclei" else set(NUCLEI_KEYS)
+        return self.model_dump(mode="json", exclude=skip)
 
 
 class PreprocessConfig(StageConfig):

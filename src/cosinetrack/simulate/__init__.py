@@ -1,4 +1,4 @@
-"""Embedded simulator of fluorescence-nuclei time-lapses in CTC layout, with full ground truth.
+"""Embedded simulator of time-lapses in CTC layout, with full ground truth: nuclei or rods.
 
 Nuclei are star-shaped outlines `r(theta) = R (1 + sum_k a_k cos(k theta + phi_k))`, k = 2..4,
 elongated and rotated, whose shape parameters drift slowly. They move by a persistent random walk on
@@ -9,26 +9,30 @@ distance `|p - c| / r(theta)`, which gives flat contact faces. Grown nuclei divi
 half-area daughters along their long axis. The image is a textured, rim-dimmed intensity per nucleus
 on an uneven background, blurred by a PSF and corrupted by shot and read noise.
 
+Rods (`cells: rods`) are capsules that grow exponentially in length, divide across their middle at
+about twice their birth length and push each other apart, so a few cells near the centre become a
+packed microcolony; they are imaged in phase contrast, dark with bright halos.
+
 Ground truth follows the Cell Tracking Challenge: TRA masks (track ids) on every frame with a
 `man_track.txt` that matches them exactly, and complete SEG masks on a sparse subset of frames whose
-labels are not the track ids. A track is a maximal run of frames in which its nucleus shows at least
-`min_size` pixels, so a nucleus that leaves the view, or whose visible part becomes a sliver, ends
+labels are not the track ids. A track is a maximal run of frames in which its cell shows at least
+`min_size` pixels, so a cell that leaves the view, or whose visible part becomes a sliver, ends
 its track, and one that comes back starts a new one.
 
 Modules: `nuclei` (state, shapes, appearance), `motion` (random walk, contacts, growth, division),
-`render` (labels, intensity, camera), `lineage` (track table while frames are made), `sequence`
-(one sequence frame by frame) and `write` (CTC layout on disk).
+`render` (labels, intensity, camera), `sequence` (one nuclei sequence frame by frame); `rods`
+(capsules, growth, division), `packing` (overlap relaxation), `phase` (labels, phase contrast),
+`colony` (one rods sequence frame by frame); shared: `movie` (frames and summary of a sequence),
+`lineage` (track table while frames are made), `annotate` (the challenge's kinds of ground truth)
+and `write` (CTC layout on disk).
 """
 
+from cosinetrack.simulate.colony import Colony
 from cosinetrack.simulate.lineage import TrackBook, touching_fraction
+from cosinetrack.simulate.movie import SequenceSummary, SimFrame, sequence_rng
 from cosinetrack.simulate.nuclei import Geometry, Nuclei
-from cosinetrack.simulate.sequence import (
-    SequenceSummary,
-    SimFrame,
-    Simulation,
-    sequence_rng,
-    simulate_sequence,
-)
+from cosinetrack.simulate.rods import Rods
+from cosinetrack.simulate.sequence import Simulation, simulate_sequence
 from cosinetrack.simulate.write import (
     run_simulate,
     seg_frames,
@@ -38,8 +42,10 @@ from cosinetrack.simulate.write import (
 )
 
 __all__ = [
+    "Colony",
     "Geometry",
     "Nuclei",
+    "Rods",
     "SequenceSummary",
     "SimFrame",
     "Simulation",

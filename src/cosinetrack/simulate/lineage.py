@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from cosinetrack.formats import ctc
-from cosinetrack.simulate.nuclei import Nuclei
+
+
+class Tracked(Protocol):
+    """Simulated cells of either kind, as the track book sees them: parallel (N,) int64 arrays."""
+
+    track: np.ndarray  # track id while visible, else 0
+    parent: np.ndarray  # mother's track id for daughters not yet rendered, else 0
+    pixels: np.ndarray  # pixels shown in the last rendered frame
 
 
 class TrackBook:
-    """Track table kept while frames are simulated: a track is a run of frames showing a nucleus."""
+    """Track table kept while frames are simulated: a track is a run of frames showing a cell."""
 
     def __init__(self) -> None:
         """Start with no tracks."""
         self.rows: dict[int, list[int]] = {}  # label -> [begin, end, parent]
         self.next_label = 1
 
-    def update(self, nuc: Nuclei, counts: np.ndarray, t: int, min_size: int) -> np.ndarray:
+    def update(self, nuc: Tracked, counts: np.ndarray, t: int, min_size: int) -> np.ndarray:
         """Record frame t; return the map from owner index (+1) to track id (0: not labelled)."""
         shown = counts >= min_size
         nuc.pixels = counts.astype(np.int64)
@@ -34,7 +43,7 @@ class TrackBook:
             self.rows[label][1] = t
         nuc.parent[:] = 0
         if self.next_label > ctc.UINT16_MAX:
-            raise ValueError("more than 65535 tracks; simulate fewer frames or nuclei")
+            raise ValueError("more than 65535 tracks; simulate fewer frames or cells")
         return np.concatenate([[0], np.where(shown, nuc.track, 0)]).astype(np.uint16)
 
     def table(self) -> np.ndarray:

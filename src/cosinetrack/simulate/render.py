@@ -75,11 +75,17 @@ def render(nuc: Nuclei, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     return owner, signal
 
 
-def background_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Return an uneven background in photons: offset plus a smooth low-frequency field."""
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Return a smooth low-frequency random field (h, w) scaled to the range [-1, 1]."""
     coarse = rng.normal(size=(5, 5))
     field = resize(coarse, shape, order=3, mode="reflect", anti_aliasing=False)
     field /= np.abs(field).max()
+    return field
+
+
+def background_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Return an uneven background in photons: offset plus a smooth low-frequency field."""
+    field = smooth_field(rng, shape)
     return (BACKGROUND_PHOTONS * (1 + BACKGROUND_VARIATION * field)).astype(np.float32)
 
 

@@ -1,13 +1,13 @@
-"""One simulated sequence: frames generated one at a time, with its track table and summary."""
+"""One simulated nuclei sequence: frames made one at a time, with its track table and summary."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from cosinetrack.config.sections import SimConfig
+from cosinetrack.simulate.colony import Colony
 from cosinetrack.simulate.lineage import TrackBook, touching_fraction
 from cosinetrack.simulate.motion import (
     SPEED,
@@ -18,38 +18,18 @@ from cosinetrack.simulate.motion import (
     initial_nuclei,
     move,
 )
+from cosinetrack.simulate.movie import (
+    SequenceSimulation,
+    SequenceSummary,
+    SimFrame,
+    sequence_rng,
+    summarise,
+)
 from cosinetrack.simulate.nuclei import Geometry, Nuclei
 from cosinetrack.simulate.render import background_field, form_image, render
 
 # Frames of motion before frame 0, so the first frame already shows pressed clusters.
 WARMUP_FRAMES = 30
-
-
-@dataclass(frozen=True)
-class SimFrame:
-    """One simulated frame: the uint16 image and its full label mask (track ids, 0 = background)."""
-
-    index: int
-    image: np.ndarray
-    labels: np.ndarray
-
-
-@dataclass(frozen=True)
-class SequenceSummary:
-    """Statistics of one simulated sequence, for logs and checks."""
-
-    frames: int
-    tracks: int
-    nuclei_per_frame: float
-    touching: float  # median over frames of the fraction of nuclei touching another
-    divisions: int
-    entries: int  # tracks without a parent that begin after frame 0
-    exits: int  # tracks that end before the last frame without dividing
-
-
-def sequence_rng(seed: int, sequence: int) -> np.random.Generator:
-    """Return the generator of one sequence, derived from the dataset seed and sequence index."""
-    return np.random.default_rng(np.random.SeedSequence([seed, sequence]))
 
 
 class Simulation:
@@ -107,21 +87,14 @@ class Simulation:
 
     def summary(self) -> SequenceSummary:
         """Return the statistics of the finished sequence."""
-        tracks = self.tracks
-        last = self.cfg.frames - 1
-        mothers = set(tracks[tracks[:, 3] > 0, 3].tolist())
-        ended = (tracks[:, 2] < last) & ~np.isin(tracks[:, 0], list(mothers))
-        return SequenceSummary(
-            frames=self.cfg.frames,
-            tracks=len(tracks),
-            nuclei_per_frame=float(np.mean(self.counts)),
-            touching=float(np.median(self.touching)),
-            divisions=len(mothers),
-            entries=int(np.sum((tracks[:, 3] == 0) & (tracks[:, 1] > 0))),
-            exits=int(np.sum(ended)),
-        )
+        return summarise(self.tracks, self.counts, self.touching, self.cfg.frames)
 
 
-def simulate_sequence(cfg: SimConfig, sequence: int) -> Simulation:
-    """Return the simulation of sequence `sequence` (1, 2, ...); iterate its `frames()` once."""
+def simulate_sequence(cfg: SimConfig, sequence: int) -> SequenceSimulation:
+    """Return the simulation of sequence `sequence` (1, 2, ...); iterate its `frames()` once.
+
+    `cfg.cells` picks the kind: wandering fluorescent nuclei, or a growing colony of rods.
+    """
+    if cfg.cells == "rods":
+        return Colony(cfg, sequence)
     return Simulation(cfg, sequence)

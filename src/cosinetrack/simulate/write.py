@@ -15,7 +15,8 @@ from cosinetrack.config.sections import SimConfig
 from cosinetrack.formats import ctc, ctc_layout
 from cosinetrack.formats.atomic import atomic_path
 from cosinetrack.simulate.annotate import annotation_rng, markers, outline_noise, partial
-from cosinetrack.simulate.sequence import SequenceSummary, simulate_sequence
+from cosinetrack.simulate.movie import SequenceSummary
+from cosinetrack.simulate.sequence import simulate_sequence
 
 logger = logging.getLogger(__name__)
 
@@ -82,18 +83,19 @@ def run_simulate(out_dir: Path, cfg: SimConfig) -> None:
             summary = write_sequence(partial, name, cfg, sequence)
             summaries[name] = dataclasses.asdict(summary)
             logger.info(
-                "sequence %s: %d frames, %.1f nuclei per frame, %.0f%% touching (median), "
+                "sequence %s: %d frames, %.1f %s per frame, %.0f%% touching (median), "
                 "%d divisions, %d entries, %d exits, %d tracks",
                 name,
                 summary.frames,
                 summary.nuclei_per_frame,
+                cfg.cells,
                 100 * summary.touching,
                 summary.divisions,
                 summary.entries,
                 summary.exits,
                 summary.tracks,
             )
-        record = {"config": cfg.model_dump(mode="json"), "sequences": summaries}
+        record = {"config": cfg.recorded(), "sequences": summaries}
         (partial / "simulation.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
