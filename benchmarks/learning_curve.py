@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/learning_curve.py                        # every dataset, schedule
     .venv/bin/python benchmarks/learning_curve.py --datasets sim --schedules 1200
+    .venv/bin/python benchmarks/learning_curve.py --schedules 1200 --set train.batch_size=2
+
+`--set SECTION.KEY=VALUE` (a YAML value; repeatable) changes a setting of every run, and names the
+variant in the table and the run folders.
 
 For each dataset and training schedule the script runs the real workflow up to the model folder
 (`results/{dataset}/model/validation.csv`) with `train.candidates` every tenth of the iterations,
@@ -51,6 +55,7 @@ DATASETS: dict[str, dict[str, Any]] = {
 CANDIDATES = [round(k / 10, 1) for k in range(1, 11)]
 COLUMNS = [
     "dataset",
+    "variant",
     "iterations",
     "iteration",
     "step_s",
@@ -62,12 +67,28 @@ COLUMNS = [
 ]
 
 
-def curve_config(name: str, iterations: int, float32: bool) -> dict[str, Any]:
+def parse_settings(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """SECTION.KEY=VALUE pairs as config sections, each value read as YAML."""
+    sections: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        section, _, name = key.partition(".")
+        if not name or not value:
+            raise SystemExit(f"--set {pair!r}: expected SECTION.KEY=VALUE, e.g. train.batch_size=2")
+        sections.setdefault(section, {})[name] = yaml.safe_load(value)
+    return sections
+
+
+def curve_config(
+    name: str, iterations: int, float32: bool, settings: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """The workflow config of one curve: the dataset, its schedule, a candidate every tenth."""
-    train: dict[str, Any] = {"iterations": iterations, "candidates": CANDIDATES}
+    config: dict[str, Any] = {k: dict(v) for k, v in settings.items()}
+    train = config.setdefault("train", {})
+    train.update({"iterations": iterations, "candidates": CANDIDATES})
     if float32:
         train["mixed_precision"] = False
-    return {"datasets": {name: {**DATASETS[name], "train": ["01"]}}, "train": train}
+    return {"datasets": {name: {**DATASETS[name], "train": ["01"]}}, **config}
 
 
 def run_to_model(config: dict[str, Any], folder: Path, name: str, cores: int) -> None:
@@ -89,7 +110,7 @@ def candidate_iteration(name: str, iterations: int) -> int:
     return int(found.group(1)) if found else iterations
 
 
-def curve_rows(folder: Path, name: str, iterations: int) -> pd.DataFrame:
+def curve_rows(folder: Path, name: str, iterations: int, variant: str) -> pd.DataFrame:
     """One row per candidate: its iteration, the training minutes to it, its validation scores."""
     results = folder / "results" / name
     log = pd.read_csv(results / "train" / "train_log.csv")
@@ -98,7 +119,9 @@ def curve_rows(folder: Path, name: str, iterations: int) -> pd.DataFrame:
     scores = scores[scores["stage"] == "checkpoint"].copy()
     scores["iteration"] = [candidate_iteration(c, iterations) for c in scores["checkpoint"]]
     scores["train_minutes"] = (scores["iteration"] * step / 60).round(2)
-    scores = scores.assign(dataset=name, iterations=iterations, step_s=round(step, 3))
+    scores = scores.assign(
+        dataset=name, variant=variant, iterations=iterations, step_s=round(step, 3)
+    )
     scores = scores.sort_values("iteration")
     return scores.reindex(columns=COLUMNS)
 
@@ -113,17 +136,20 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--schedules", nargs="+", type=int, default=[1200, 600])
     parser.add_argument("--float32", action="store_true", help="train.mixed_precision: false")
+    parser.add_argument("--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/learning_curve")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/learning_curve.csv")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings, variant = parse_settings(args.set), " ".join(args.set) or "default"
     tables = []
     for name in args.datasets:
         for iterations in args.schedules:
-            folder = args.workdir / f"{name}-{iterations}"
-            run_to_model(curve_config(name, iterations, args.float32), folder, name, args.cores)
-            tables.append(curve_rows(folder, name, iterations))
+            folder = args.workdir / "-".join([name, str(iterations), *args.set])
+            config = curve_config(name, iterations, args.float32, settings)
+            run_to_model(config, folder, name, args.cores)
+            tables.append(curve_rows(folder, name, iterations, variant))
             table = pd.concat(tables)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out, index=False)
