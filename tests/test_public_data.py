@@ -318,7 +318,8 @@ def test_workflow_size_benchmark_runs_valid_configs_of_the_issue_sizes(monkeypat
         assert (dataset.model, dataset.test) == (Path("/m/model"), ["01"])
         sim = dataset.simulate
         shapes.add((sim.height, sim.width, sim.frames, 2 * sim.radius))
-    assert shapes == {(700, 1100, 50, 28.0), (512, 512, 200, 24.0)}
+    movies = {(1024, 1024, frames, 24.0) for frames in (100, 300, 1000)}
+    assert shapes == {(700, 1100, 50, 28.0), (512, 512, 200, 24.0)} | movies
 
 
 def test_ctc_style_dataset_trains_on_shipped_truth_and_is_scored_on_full_truth(
