@@ -165,9 +165,8 @@ class TrainConfig(StageConfig):
     crop: int = Field(64, ge=16)
     """Side of the square random crop in pixels of the working size (frames smaller than this are
     an error). Chosen from the measured object size unless set here (see `adapt`)."""
-    batch_size: int = Field(2, ge=1, le=64)
-    """Clips per optimiser step. Two clips reach the validation scores of four in the same number
-    of steps at half the CPU time (benchmarks/learning_curve.py, docs/benchmarks.md)."""
+    batch_size: int = Field(4, ge=1, le=64)
+    """Clips per optimiser step."""
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
     """Adam learning rate at the start."""
     lr_decay_at: float = Field(0.8, gt=0.0, le=1.0)
