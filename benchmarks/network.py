@@ -201,6 +201,7 @@ def main() -> None:
                 "matmul_gflops": round(peak, 1),
                 "infer_fraction_of_matmul": round(flops / seconds / 1e9 / peak, 3),
                 **compiled,
+                "train_batch": train.batch_size,
                 "train_clip": f"{train.clip_frames}x{train.crop}x{train.crop}",
                 "train_gflop_per_step": round(train_flops / 1e9, 1),
                 "train_s_per_step": round(step, 3),
