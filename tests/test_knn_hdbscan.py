@@ -30,34 +30,63 @@ def blobs(seed: int, dim: int = 18, fewest: int = 1) -> np.ndarray:
     return np.concatenate([rng.normal(c, spread, (size // count + 1, dim)) for c in centres])
 
 
-def reference(points: np.ndarray, mcs: int, ms: int, k: int | None, eps: float) -> np.ndarray:
+def reference(
+    points: np.ndarray, mcs: int, ms: int, k: int | None, eps: float, single: bool = True
+) -> np.ndarray:
     """fast_hdbscan's labels with the settings cluster.py gives knn_hdbscan."""
     model = HDBSCAN(
         min_cluster_size=mcs,
         min_samples=ms,
         cluster_selection_epsilon=eps,
-        allow_single_cluster=True,
+        allow_single_cluster=single,
         algorithm="kruskal",
         knn_k=k,
     )
     return model.fit_predict(points)
 
 
+@pytest.mark.parametrize("single", [True, False])
 @pytest.mark.parametrize("seed", range(40))
-def test_same_clusters_as_fast_hdbscan_on_its_neighbour_graph(seed: int) -> None:
+def test_same_clusters_as_fast_hdbscan_on_its_neighbour_graph(seed: int, single: bool) -> None:
     points = blobs(seed)
     rng = np.random.default_rng(1000 + seed)
     mcs, ms = int(rng.choice([5, 10, 20, 40])), int(rng.choice([1, 3, 5]))
-    eps = float(rng.choice([0.0, 0.1, 0.2, 1.0]))
-    expected = reference(points, mcs, ms, 8, eps)
-    assert partition(hdbscan(points, mcs, ms, 8, eps)) == partition(expected)
+    eps = float(rng.choice([0.0, 0.1, 0.2, 1.0])) if single else 0.0  # see single_epsilon below
+    expected = reference(points, mcs, ms, 8, eps, single)
+    assert partition(hdbscan(points, mcs, ms, 8, eps, single)) == partition(expected)
 
 
+@pytest.mark.parametrize("single", [True, False])
 @pytest.mark.parametrize("seed", range(10))
-def test_same_clusters_as_fast_hdbscan_on_the_exact_tree(seed: int) -> None:
+def test_same_clusters_as_fast_hdbscan_on_the_exact_tree(seed: int, single: bool) -> None:
     points = blobs(seed, dim=4)[:250]
-    expected = reference(points, 10, 5, None, 0.2)
-    assert partition(hdbscan(points, 10, 5, len(points) - 1, 0.2)) == partition(expected)
+    eps = 0.2 if single else 0.0
+    expected = reference(points, 10, 5, None, eps, single)
+    found = hdbscan(points, 10, 5, len(points) - 1, eps, single)
+    assert partition(found) == partition(expected)
+
+
+def test_without_a_single_cluster_epsilon_stops_below_the_root_as_in_hdbscan() -> None:
+    """fast_hdbscan's epsilon climbs to the root even when a single cluster is not allowed;
+    hdbscan (the reference implementation's library) stops below it, and so does knn_hdbscan."""
+    from hdbscan import HDBSCAN as Reference
+
+    rng = np.random.default_rng(8)
+    points = np.concatenate([rng.normal(c, 0.2, (60, 3)) for c in (0.0, 0.6, 5.0)])
+    for eps in (0.0, 0.5, 2.0, 10.0):
+        model = Reference(10, 5, cluster_selection_epsilon=eps, algorithm="prims_kdtree")
+        found = hdbscan(points, 10, 5, len(points) - 1, eps, single=False)
+        assert partition(found) == partition(model.fit_predict(points)), eps
+        assert len(set(found.tolist()) - {-1}) >= 2, eps
+
+
+def test_without_a_single_cluster_a_chain_of_groups_splits() -> None:
+    """Groups joined by a bridge of points are one cluster if allowed, else apart (the rods case)."""
+    rng = np.random.default_rng(5)
+    groups = [rng.normal((3.0 * i, 0.0), 0.3, (80, 2)) for i in range(4)]
+    bridges = [rng.uniform((3.0 * i, -0.1), (3.0 * i + 3, 0.1), (10, 2)) for i in range(3)]
+    points = np.concatenate(groups + bridges)
+    assert len(set(hdbscan(points, 40, 5, 8, 0.0, single=False)[:320].tolist())) == 4
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -138,13 +138,15 @@ def test_select_scores_every_candidate_and_setting(
     run_select(Choosing(train_dir, settings, params, explicit, True, out), {"01": store}, two_cells)
     rows = pd.read_csv(out / "validation.csv")
     # two checkpoints; clustering: 4 thresholds (min_cluster_size is the user's) less the base;
-    # separation: 3 coordinate weights x 2 selection epsilons less the base;
+    # separation: 3 coordinate weights x 3 selection epsilons x a single cluster allowed or not,
+    # less the base;
     # linking: 3 IoU thresholds (parent_dilation is the user's) less the base; outlines: the
     # cosine at 5 thresholds besides the clustering's, or the masks alone (threshold unused)
-    stages = ["checkpoint"] * 2 + ["cluster"] * 3 + ["coordinates"] * 5
+    stages = ["checkpoint"] * 2 + ["cluster"] * 3 + ["coordinates"] * 17
     assert rows["stage"].tolist() == stages + ["link"] * 2 + ["outline"] * 6
     coordinates = rows[rows["stage"] == "coordinates"]
-    assert set(coordinates["selection_epsilon"]) == {0.1, 0.2}
+    assert set(coordinates["selection_epsilon"]) == {0.0, 0.1, 0.2}
+    assert set(coordinates["allow_single_cluster"]) == {True, False}
     outline = rows[rows["stage"] == "outline"]
     assert outline["outlines"].tolist() == ["embedding"] * 5 + ["labels"]
     assert outline["outline_threshold"].isna().tolist() == [False] * 5 + [True]
@@ -185,6 +187,7 @@ def test_without_tuning_the_final_weights_and_derived_settings_are_kept(
         "min_cluster_size": derived["min_cluster_size"],
         "coordinate_factor": derived["coordinate_factor"],
         "selection_epsilon": 0.2,
+        "allow_single_cluster": True,
     }
     assert TrainedModel.from_folder(out).record["iteration"] == 4
     assert pd.read_csv(out / "validation.csv").empty

@@ -1,7 +1,7 @@
 """HDBSCAN on the k-nearest-neighbour graph, sized for the small regions of a frame pair.
 
 The same clustering as fast_hdbscan's `HDBSCAN(algorithm="kruskal", knn_k=k)` with excess-of-mass
-selection, `allow_single_cluster` and a selection epsilon (tested against it), written here for
+selection, `allow_single_cluster` on or off and a selection epsilon (tested against it), written here for
 what a cluster job pays around the clustering: fast_hdbscan imports scikit-learn for its estimator
 (about 1 s per job), checks its input twice per call and queries neighbours with a threaded kd-tree
 (a pair of the default data is ~20 regions of ~400 points, so per-call costs dominate), and its
@@ -171,15 +171,15 @@ def stabilities(
 
 
 @numba.njit(cache=True)
-def excess_of_mass(score: np.ndarray, parent: np.ndarray) -> np.ndarray:
-    """Clusters chosen by excess of mass (the root may be one): a parent wins ties."""
+def excess_of_mass(score: np.ndarray, parent: np.ndarray, single: bool) -> np.ndarray:
+    """Clusters chosen by excess of mass (the root only if `single`): a parent wins ties."""
     count = len(parent)
     best = np.zeros(count)
     below = np.zeros(count)
     chosen = np.zeros(count, dtype=np.bool_)
     for c in range(count - 1, -1, -1):  # children are born after their parents
         own = max(score[c], 0.0)
-        chosen[c] = below[c] <= own
+        chosen[c] = below[c] <= own and (c > 0 or single)
         best[c] = own if chosen[c] else below[c]
         if c > 0:
             below[parent[c]] += best[c]
@@ -190,13 +190,16 @@ def excess_of_mass(score: np.ndarray, parent: np.ndarray) -> np.ndarray:
 
 
 def widen_to_epsilon(
-    selected: np.ndarray, parent: np.ndarray, birth: np.ndarray, epsilon: float
+    selected: np.ndarray, parent: np.ndarray, birth: np.ndarray, epsilon: float, single: bool
 ) -> np.ndarray:
-    """Replace each cluster born closer than epsilon by its first ancestor born farther apart."""
+    """Replace each cluster born closer than epsilon by its first ancestor born farther apart.
+
+    Without `single` the climb stops below the root, as in the libraries.
+    """
     born_apart = np.divide(1.0, birth, out=np.full_like(birth, np.inf), where=birth > 0)
     widened = set()
     for c in selected.tolist():
-        while c != 0 and born_apart[c] < epsilon:
+        while c != 0 and born_apart[c] < epsilon and (single or parent[c] != 0):
             c = int(parent[c])
         widened.add(c)
     return np.array(sorted(widened), dtype=np.int64)
@@ -249,8 +252,12 @@ def hdbscan(
     min_samples: int,
     k: int = 8,
     epsilon: float = 0.0,
+    single: bool = True,
 ) -> np.ndarray:
-    """HDBSCAN labels (N,) of points (N, F) on their k-nearest-neighbour graph; -1 marks noise."""
+    """HDBSCAN labels (N,) of points (N, F) on their k-nearest-neighbour graph; -1 marks noise.
+
+    `single` is the libraries' `allow_single_cluster`: whether all points may form one cluster.
+    """
     n = len(points)
     if n <= min_samples:
         return np.full(n, -1, dtype=np.int64)
@@ -261,7 +268,8 @@ def hdbscan(
     point_cluster, point_lambda, parent, birth, size = condense(merges, min_cluster_size)
     if len(parent) == 1:  # the root never splits: no cluster to select
         return np.full(n, -1, dtype=np.int64)
-    selected = excess_of_mass(stabilities(point_cluster, point_lambda, parent, birth, size), parent)
+    score = stabilities(point_cluster, point_lambda, parent, birth, size)
+    selected = excess_of_mass(score, parent, single)
     if len(selected) > 1 and epsilon > 0:
-        selected = widen_to_epsilon(selected, parent, birth, epsilon)
+        selected = widen_to_epsilon(selected, parent, birth, epsilon, single)
     return point_labels(point_cluster, point_lambda, parent, birth, selected, epsilon)

@@ -257,6 +257,11 @@ class ClusterConfig(StageConfig):
     selection_epsilon: float = Field(0.2, ge=0.0)
     """HDBSCAN cluster_selection_epsilon: clusters closer than this in feature space are not split,
     which keeps a cell of uniform embedding from breaking into arbitrary pieces."""
+    allow_single_cluster: bool = True
+    """Whether HDBSCAN may keep a whole connected foreground region as one cluster (its root).
+    Needed where a region is one cell; where cells pack into one region (a colony of rods) the
+    root can outweigh every split and the colony comes out as one cell. Chosen on the validation
+    frames unless set here (see `select`)."""
     coordinate_factor: float = Field(0.01, ge=0.0)
     """Weight c per pixel of the working size of the (y, x) coordinates appended to the
     embedding. Chosen from the object size unless set here (see `adapt`)."""

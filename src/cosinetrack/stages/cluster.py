@@ -97,7 +97,12 @@ def hdbscan_labels(features: np.ndarray, cfg: ClusterConfig) -> np.ndarray:
         check_exact_tree_fits(len(features))
     k = cfg.knn_graph or len(features) - 1  # 0: every pair of points, the exact tree
     return knn_hdbscan.hdbscan(
-        features, cfg.min_cluster_size, cfg.min_samples, k, cfg.selection_epsilon
+        features,
+        cfg.min_cluster_size,
+        cfg.min_samples,
+        k,
+        cfg.selection_epsilon,
+        cfg.allow_single_cluster,
     )
 
 

@@ -204,12 +204,14 @@ def coordinate_options(cfg: ClusterConfig) -> dict[str, list[Any]]:
 
     A larger coordinate weight splits touching cells whose embeddings the network did not part
     well (on sim-r24-512's validation frames 2x the derived weight raised SEG 0.806 -> 0.817 and
-    TRA 0.937 -> 0.944); a smaller selection epsilon lets HDBSCAN keep closer clusters apart.
+    TRA 0.937 -> 0.944); a smaller selection epsilon lets HDBSCAN keep closer clusters apart, and
+    without a single cluster a packed region must split (a rod colony was one cell with both).
     """
     factor = cfg.coordinate_factor
     return {
         "coordinate_factor": [factor, 2 * factor, 4 * factor],
-        "selection_epsilon": sorted({0.1, cfg.selection_epsilon}),
+        "selection_epsilon": sorted({0.0, 0.1, cfg.selection_epsilon}),
+        "allow_single_cluster": [cfg.allow_single_cluster, not cfg.allow_single_cluster],
     }
 
 
