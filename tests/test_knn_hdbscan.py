@@ -80,13 +80,15 @@ def test_without_a_single_cluster_epsilon_stops_below_the_root_as_in_hdbscan() -
         assert len(set(found.tolist()) - {-1}) >= 2, eps
 
 
-def test_without_a_single_cluster_a_chain_of_groups_splits() -> None:
-    """Groups joined by a bridge of points are one cluster if allowed, else apart (the rods case)."""
+def test_without_a_single_cluster_a_row_of_close_groups_splits() -> None:
+    """Four close groups (a packed row of cells): the root outweighs the splits if it may be
+    chosen, and is one cluster; without a single cluster the groups come apart (the rods case)."""
     rng = np.random.default_rng(5)
-    groups = [rng.normal((3.0 * i, 0.0), 0.3, (80, 2)) for i in range(4)]
-    bridges = [rng.uniform((3.0 * i, -0.1), (3.0 * i + 3, 0.1), (10, 2)) for i in range(3)]
-    points = np.concatenate(groups + bridges)
-    assert len(set(hdbscan(points, 40, 5, 8, 0.0, single=False)[:320].tolist())) == 4
+    points = np.concatenate([rng.normal((1.5 * i, 0.0), 0.3, (80, 2)) for i in range(4)])
+    assert len(set(hdbscan(points, 40, 5, 8, 0.0, single=True).tolist()) - {-1}) == 1
+    labels = hdbscan(points, 40, 5, 8, 0.0, single=False)
+    assert len(set(labels.tolist()) - {-1}) == 4
+    assert partition(labels) == partition(reference(points, 40, 5, 8, 0.0, single=False))
 
 
 @pytest.mark.parametrize("seed", range(20))

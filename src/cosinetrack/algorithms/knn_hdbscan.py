@@ -1,12 +1,14 @@
 """HDBSCAN on the k-nearest-neighbour graph, sized for the small regions of a frame pair.
 
 The same clustering as fast_hdbscan's `HDBSCAN(algorithm="kruskal", knn_k=k)` with excess-of-mass
-selection, `allow_single_cluster` on or off and a selection epsilon (tested against it), written here for
-what a cluster job pays around the clustering: fast_hdbscan imports scikit-learn for its estimator
-(about 1 s per job), checks its input twice per call and queries neighbours with a threaded kd-tree
-(a pair of the default data is ~20 regions of ~400 points, so per-call costs dominate), and its
-numba code compiles for about 50 s after each install. Here neighbours come from scipy's kd-tree
-and the tree walks are a few small numba loops (compiled once, in seconds, by the warm-up rule).
+selection, `allow_single_cluster` on or off and a selection epsilon (tested against it; without a
+single cluster the epsilon stops below the root as in hdbscan, where fast_hdbscan climbs to it),
+written here for what a cluster job pays around the clustering: fast_hdbscan imports scikit-learn
+for its estimator (about 1 s per job), checks its input twice per call and queries neighbours with
+a threaded kd-tree (a pair of the default data is ~20 regions of ~400 points, so per-call costs
+dominate), and its numba code compiles for about 50 s after each install. Here neighbours come from
+scipy's kd-tree and the tree walks are a few small numba loops (compiled once, in seconds, by the
+warm-up rule).
 With k = N - 1 the graph holds every pair of points: the exact tree, on which hdbscan and
 scikit-learn find the same clusters (tested), in memory that grows with N squared.
 

@@ -210,7 +210,8 @@ def coordinate_options(cfg: ClusterConfig) -> dict[str, list[Any]]:
     factor = cfg.coordinate_factor
     return {
         "coordinate_factor": [factor, 2 * factor, 4 * factor],
-        "selection_epsilon": sorted({0.0, 0.1, cfg.selection_epsilon}),
+        # Larger first: on a tie the fewer splits win, as before epsilon 0 was tried.
+        "selection_epsilon": sorted({0.0, 0.1, cfg.selection_epsilon}, reverse=True),
         "allow_single_cluster": [cfg.allow_single_cluster, not cfg.allow_single_cluster],
     }
 
