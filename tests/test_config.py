@@ -172,6 +172,19 @@ def test_test_sequence_must_be_simulated() -> None:
         DatasetConfig.model_validate({"simulate": {"sequences": 2}, "test": ["03"]})
 
 
+def test_a_key_of_the_other_kind_of_cell_is_refused_by_name() -> None:
+    rods = {"datasets": {"colony": {"simulate": {"cells": "rods", "radius": 6, "rod_width": 9}}}}
+    with pytest.raises(
+        ConfigError, match=r"^datasets\.colony\.simulate\.radius: shapes nuclei only"
+    ):
+        load_workflow_config(rods)
+    nuclei = {"datasets": {"n": {"simulate": {"radius": 6, "growth_rate": 0.1}}}}
+    with pytest.raises(ConfigError, match=r"datasets\.n\.simulate\.growth_rate: shapes rods only"):
+        load_workflow_config(nuclei)
+    del rods["datasets"]["colony"]["simulate"]["radius"]
+    assert load_workflow_config(rods).datasets["colony"].simulate.rod_width == 9
+
+
 def test_bad_dataset_name_is_refused() -> None:
     with pytest.raises(ValidationError, match=r"datasets\.bad/name"):
         WorkflowConfig.model_validate({"datasets": {"bad/name": {"simulate": {}}}})

@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from cosinetrack.config.file import KeyValueError, SequenceName, WorkflowConfig
-from cosinetrack.config.sections import ClusterConfig
+from cosinetrack.config.sections import NUCLEI_KEYS, ROD_KEYS, ClusterConfig
 
 ErrorDetails = Mapping[str, Any]  # one entry of pydantic's ValidationError.errors()
 Location = tuple[int | str, ...]
@@ -36,9 +36,33 @@ class ConfigError(ValueError):
 def load_workflow_config(data: Any) -> WorkflowConfig:
     """Validate a config as read from YAML; mistakes raise a `ConfigError` naming their keys."""
     try:
-        return WorkflowConfig.model_validate(data)
+        cfg = WorkflowConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(config_errors(error, data)) from None
+    if mistakes := other_cell_keys(data):
+        raise ConfigError("\n".join(mistakes))
+    return cfg
+
+
+def other_cell_keys(data: Any) -> list[str]:
+    """Simulate keys, as written, that shape the other kind of cell than the dataset simulates.
+
+    SimConfig itself takes them (the simulate script gets the whole dumped section, defaults
+    included), so only the config as the user wrote it can tell that they would do nothing.
+    """
+    mistakes = []
+    for name, dataset in (data.get("datasets") or {}).items():
+        simulate = (dataset or {}).get("simulate") or {}
+        cells = simulate.get("cells", "nuclei")
+        other = NUCLEI_KEYS if cells == "rods" else ROD_KEYS
+        size = "rod_width, birth_length" if cells == "rods" else "radius"
+        for key in (k for k in other if k in simulate):
+            mistakes.append(
+                f"datasets.{name}.simulate.{key}: shapes {'nuclei' if cells == 'rods' else 'rods'}"
+                f" only, and this dataset simulates {cells} (cells: {cells}); delete it (the size "
+                f"of {cells} is set by {size})"
+            )
+    return mistakes
 
 
 def config_errors(error: ValidationError, data: Any) -> str:
