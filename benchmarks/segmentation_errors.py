@@ -49,7 +49,7 @@ def frame_errors(truth: np.ndarray, result: np.ndarray) -> dict[str, int]:
         else:
             counts["split"] += 1
     instances = np.unique(result[result > 0])
-    owning = {label for label, share in cells.values() if label > 0 and share > 0.5}
+    owning = set(majority)
     on_background = {i for i in instances if np.bincount(truth[result == i]).argmax() == 0}
     counts["instances"] = len(instances)
     counts["false"] = len(on_background)

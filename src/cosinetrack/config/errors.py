@@ -50,18 +50,22 @@ def other_cell_keys(data: Any) -> list[str]:
     SimConfig itself takes them (the simulate script gets the whole dumped section, defaults
     included), so only the config as the user wrote it can tell that they would do nothing.
     """
+    # cells: (the other kind, its keys, the keys that size this kind)
+    kinds = {
+        "nuclei": ("rods", ROD_KEYS, "radius"),
+        "rods": ("nuclei", NUCLEI_KEYS, "rod_width, birth_length"),
+    }
     mistakes = []
     for name, dataset in (data.get("datasets") or {}).items():
         simulate = (dataset or {}).get("simulate") or {}
         cells = simulate.get("cells", "nuclei")
-        other = NUCLEI_KEYS if cells == "rods" else ROD_KEYS
-        size = "rod_width, birth_length" if cells == "rods" else "radius"
-        for key in (k for k in other if k in simulate):
-            mistakes.append(
-                f"datasets.{name}.simulate.{key}: shapes {'nuclei' if cells == 'rods' else 'rods'}"
-                f" only, and this dataset simulates {cells} (cells: {cells}); delete it (the size "
-                f"of {cells} is set by {size})"
-            )
+        other, keys, size = kinds[cells]
+        mistakes += [
+            f"datasets.{name}.simulate.{key}: shapes {other} only, and this dataset simulates "
+            f"{cells} (cells: {cells}); delete it (the size of {cells} is set by {size})"
+            for key in keys
+            if key in simulate
+        ]
     return mistakes
 
 
