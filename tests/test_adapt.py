@@ -217,13 +217,17 @@ def test_object_size_is_the_median_equivalent_diameter_of_the_seg_masks(tmp_path
     assert measured.frame_shape == (96, 160)
 
 
-def test_markers_are_never_measured_without_a_diameter_the_key_is_named(tmp_path: Path) -> None:
+def test_markers_are_never_measured_the_frames_give_the_size_or_the_config(
+    tmp_path: Path,
+) -> None:
     root = disks_dataset(tmp_path / "data", [6.0, 6.0])
     shutil.rmtree(root / "01_GT" / "SEG")
-    with pytest.raises(
-        ValueError, match=r"TRA markers are not outlines: set adapt\.object_diameter"
-    ):
-        measure_objects(root, ["01"])
+    estimated = measure_objects(root, ["01"])  # disks of diameter 13 (radius 6, pixel centres)
+    assert estimated.source == "estimate" and estimated.objects == 0
+    assert estimated.diameter == pytest.approx(
+        2 * np.sqrt(disk((96, 160), (48, 20), 6.0).sum() / np.pi), rel=0.1
+    )
+    assert estimated.elongation == 1.0  # nothing tells the shape: round
     given = measure_objects(root, ["01"], AdaptConfig(object_diameter=12.0))
     assert (given.source, given.diameter, given.objects_per_frame) == ("config", 12.0, 2.0)
     assert given.coverage == round(2 * np.pi * 36 / (96 * 160), 4)

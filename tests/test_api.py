@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, TINY, two_cell_labels, write_ctc
+from conftest import REPO, TINY, snakemake, two_cell_labels, write_config, write_ctc
 from geff.core_io import read_to_memory
 from test_export import ALL_CHECKS, lineage_from_geff
 from test_infer import network, save_model
@@ -17,6 +17,7 @@ import cosinetrack
 from cosinetrack.api import model_settings
 from cosinetrack.config.sections import (
     AdaptConfig,
+    BaselineConfig,
     ClusterConfig,
     InferConfig,
     LinkConfig,
@@ -29,6 +30,7 @@ from cosinetrack.stages.cluster import run_cluster, run_gather_pairs
 from cosinetrack.stages.infer import run_infer
 from cosinetrack.stages.link import run_link
 from cosinetrack.stages.preprocess import run_preprocess
+from cosinetrack.stages.rescale import rescale_model
 
 # A model folder's choices as adapt and select write them (random weights: any embedding will do
 # to compare two ways of running the same stages).
@@ -149,6 +151,26 @@ def test_object_diameter_scales_as_adapt_does(model_folder: Path) -> None:
         model_settings(model_folder, object_diameter=0.0)
 
 
+def test_a_rescaled_model_folder_reads_as_the_api_rescales(model_folder, tmp_path) -> None:
+    """Rule rescale's files, read as the rules read them, give the API's rescaled settings."""
+    rescale_model(model_folder, 30.0, tmp_path / "rescaled")
+    files = [tmp_path / "rescaled/settings.yaml", tmp_path / "rescaled/postprocess.yaml"]
+    expected = model_settings(model_folder, object_diameter=30.0)
+    for section, cls in (
+        ("preprocess", PreprocessConfig),
+        ("cluster", ClusterConfig),
+        ("link", LinkConfig),
+    ):
+        assert stage_config(cls, section, {}, files, {}) == getattr(expected, section), section
+    assert expected.preprocess.scale == 0.22  # not the model's 0.5: the rescaled one is read
+    # The baseline segments the frames at their size: its pixel sizes follow 30 / 13.
+    baseline = stage_config(BaselineConfig, "baseline", {}, files, {})
+    assert baseline.min_size == round(BaselineConfig().min_size * (30 / 13) ** 2)
+    record = yaml.safe_load(files[0].read_text())
+    assert record["rescaled"] == {"model": str(model_folder), "object_diameter": 30.0}
+    assert record["measured"] == SETTINGS["measured"]  # what the model was made for
+
+
 @pytest.mark.parametrize(
     "frames", [np.zeros((1, 8, 8)), np.zeros((3, 8)), np.zeros((2, 8, 8), dtype=bool)]
 )
@@ -196,6 +218,33 @@ def test_track_equals_the_workflow(tiny_run: Path, dataset: str, diameter: bool)
     )
     masks, table = read_result(results / "cosine/02_RES")
     assert len(table) > 0
+    assert np.array_equal(labels, masks)
+    assert np.array_equal(tracks, table)
+
+
+@pytest.mark.slow
+def test_a_named_model_at_another_diameter_equals_the_api(tiny_run: Path, tmp_path: Path) -> None:
+    """A dataset naming a model folder, with adapt.object_diameter: rule rescale's settings,
+    and the same masks and tracks as `track` with that object_diameter."""
+    model = tiny_run / "results/own/model"
+    measured = yaml.safe_load((model / "settings.yaml").read_text())["measured"]["diameter"]
+    diameter = round(1.6 * measured, 2)
+    reuse = {"path": str(tiny_run / "own"), "model": str(model), "test": ["02"]}
+    config = {**TINY, "datasets": {"reuse": reuse}, "adapt": {"object_diameter": diameter}}
+    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, config)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    rescaled = yaml.safe_load((tmp_path / "results/reuse/rescaled/settings.yaml").read_text())
+    expected = model_settings(model, object_diameter=diameter)
+    assert rescaled["preprocess"]["scale"] == expected.preprocess.scale
+    assert expected.preprocess.scale != model_settings(model).preprocess.scale
+    labels, tracks = cosinetrack.track(
+        read_frames(tiny_run / "own/02"),
+        model=model,
+        object_diameter=diameter,
+        overrides=WORKFLOW_KEYS,
+        threads=2,
+    )
+    masks, table = read_result(tmp_path / "results/reuse/cosine/02_RES")
     assert np.array_equal(labels, masks)
     assert np.array_equal(tracks, table)
 

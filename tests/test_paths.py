@@ -84,7 +84,10 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Workf
             | {"test": ["02"]},
             "mask": {"path": str(workdir / "own"), "segmentation": masks, "test": ["02"]},
             "bare": {"segmentation": masks, "test": ["02"]},
+            # Another dataset's model, rescaled to the config's object diameter (rule rescale).
+            "reuse": {"path": str(workdir / "own"), "model": "results/own/model", "test": ["02"]},
         },
+        "adapt": {"object_diameter": 13.0},
     }
     path = write_config(workdir, config)
     result = snakemake(workdir, "--configfile", str(path), "-n", "--forceall", timeout=300)
@@ -131,7 +134,9 @@ def test_target_functions_list_what_the_jobs_write(planned) -> None:
     assert len(final) == 1
     results = {out for out in written if out.endswith("_RES")}
     assert results == {
-        f"results/{name}/{method}/02_RES" for name in ("tiny", "own") for method in paths.METHODS
+        f"results/{name}/{method}/02_RES"
+        for name in ("tiny", "own", "reuse")
+        for method in paths.METHODS
     } | {"results/mask/masks/02_RES", "results/bare/masks/02_RES"}
     # Own masks are linked, exported and scored where there is ground truth, nothing else.
     for name, scored in (("mask", {"evaluate"}), ("bare", set())):

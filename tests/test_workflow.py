@@ -232,21 +232,23 @@ def test_validation_sequence_without_gt_is_refused(tmp_path: Path) -> None:
     assert "datasets.mine.validation: sequence 03 has no ground truth" in result.stdout
 
 
-def test_markers_only_without_a_diameter_is_refused_by_the_dry_run(tmp_path: Path) -> None:
-    own, tracks = tmp_path / "own", np.array([[1, 0, 3, 0], [2, 1, 3, 0]])
+def test_markers_only_data_is_sized_from_its_frames_or_the_config(tmp_path: Path) -> None:
+    own, tracks = tmp_path / "own", np.array([[1, 0, 9, 0], [2, 1, 9, 0]])
     for sequence in ("01", "02"):
-        write_ctc(own, sequence, two_cell_labels(), tracks, seg_frames=())  # markers only
+        write_ctc(own, sequence, two_cell_labels(10), tracks, seg_frames=())  # markers only
     mine = {"path": str(own), "train": ["01"], "test": ["02"]}
+    settings = "results/mine/model/settings.yaml"
     config = write_config(tmp_path, {"datasets": {"mine": mine}})
-    result = snakemake(tmp_path, "--configfile", str(config), "-n")
-    assert result.returncode != 0
-    assert (
-        "datasets.mine: the training sequences ['01'] have no SEG or silver-truth" in result.stdout
-    )
-    assert "set adapt.object_diameter" in result.stdout
-    given = {"datasets": {"mine": mine}, "adapt": {"object_diameter": 13.0}}
-    result = snakemake(tmp_path, "--configfile", str(write_config(tmp_path, given)), "-n")
+    result = snakemake(tmp_path, settings, "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-2000:]
+    measured = yaml.safe_load((tmp_path / settings).read_text())["measured"]
+    assert measured["source"] == "estimate"
+    assert 10.0 < measured["diameter"] < 16.5  # disks of radius 6 and 7
+    given = {"datasets": {"mine": mine}, "adapt": {"object_diameter": 13.0}}
+    result = snakemake(tmp_path, settings, "--configfile", str(write_config(tmp_path, given)))
+    assert result.returncode == 0, result.stdout[-2000:]
+    measured = yaml.safe_load((tmp_path / settings).read_text())["measured"]
+    assert (measured["source"], measured["diameter"]) == ("config", 13.0)
 
 
 def test_default_config_dry_run() -> None:

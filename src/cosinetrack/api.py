@@ -29,7 +29,6 @@ from numpy.typing import ArrayLike
 
 from cosinetrack.algorithms.resample import resize_image, scaled_shape
 from cosinetrack.config.sections import (
-    AdaptConfig,
     ClusterConfig,
     InferConfig,
     LinkConfig,
@@ -39,12 +38,12 @@ from cosinetrack.config.sections import (
 from cosinetrack.config.settings import read_settings
 from cosinetrack.dag.paths import POSTPROCESS_FILE, SETTINGS_FILE
 from cosinetrack.formats import ctc
-from cosinetrack.stages import adapt
 from cosinetrack.stages.cluster import label_pair
 from cosinetrack.stages.export import tracked_objects, write_geff
 from cosinetrack.stages.infer import Embedder
 from cosinetrack.stages.link import Outlines, linked, pair_stream
 from cosinetrack.stages.preprocess import normalise
+from cosinetrack.stages.rescale import rescaled
 
 logger = logging.getLogger(__name__)
 
@@ -107,57 +106,6 @@ def model_settings(
         for section, (cls, _) in SECTIONS.items()
     }
     return Settings(**configs)
-
-
-def rescaled(
-    values: dict[str, dict[str, Any]], settings: Mapping[str, Any], diameter: float
-) -> dict[str, dict[str, Any]]:
-    """Settings for objects of `diameter` pixels instead of the ones the model was made for.
-
-    The model's objects had `measured.diameter` pixels at its scale: at the working size
-    `measured.diameter * preprocess.scale`, the size its network learnt and its pixel settings
-    were chosen for. The new scale brings the objects to that size as adapt brings a dataset's to
-    `adapt.target_diameter` (two significant digits, at most `adapt.max_scale`); the pixel-valued
-    clustering and linking settings follow the ratio of sizes that remains (lengths by it, areas
-    by its square, the coordinate factor by its inverse), except those the model's training config
-    set (their source in settings.yaml is `config`), which adapt never changes either.
-    """
-    if not diameter > 0:
-        raise ValueError(f"object_diameter: {diameter}; expected a diameter in pixels, above 0")
-    measured = settings.get("measured", {}).get("diameter")
-    if not measured:
-        raise ValueError(
-            "object_diameter: the model folder's settings.yaml records no measured.diameter, the "
-            "object size the model was made for"
-        )
-    scale = values["preprocess"].get("scale", PreprocessConfig().scale)
-    working = measured * scale  # the objects' diameter at the working size the model knows
-    # Unvalidated: the bounds of adapt.target_diameter are for configs, not for a model's size.
-    chosen = adapt.choose_scale(diameter, AdaptConfig.model_construct(target_diameter=working))
-    ratio = diameter * chosen / working
-    out = {section: dict(keys) for section, keys in values.items()}
-    out["preprocess"]["scale"] = chosen
-    logger.info(
-        "objects of %.4g px: working scale %.4g (the model's objects: %.4g px at scale %.4g), "
-        "pixel settings times %.4g",
-        diameter,
-        chosen,
-        measured,
-        scale,
-        ratio,
-    )
-    if ratio == 1:
-        return out
-    sources = settings.get("sources", {})
-    for table, power in ((adapt.LENGTHS, 1), (adapt.AREAS, 2), (adapt.INVERSE_LENGTHS, -1)):
-        for section in ("cluster", "link"):
-            cls = SECTIONS[section][0]
-            for key in table.get(section, ()):
-                if sources.get(f"{section}.{key}") == "config":
-                    continue
-                current = out[section].get(key, cls.model_fields[key].default)
-                out[section][key] = adapt.scaled(current, ratio**power)
-    return out
 
 
 def working_frames(frames: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:

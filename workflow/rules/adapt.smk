@@ -20,3 +20,22 @@ rule adapt:
         ground_truth=ground_truth_choice,
     script:
         "../scripts/adapt.py"
+
+
+rule rescale:
+    input:
+        settings=named_model_file(paths.SETTINGS_FILE),
+        postprocess=named_model_file(paths.POSTPROCESS_FILE),
+    output:
+        settings=paths.RESCALED_SETTINGS,
+        postprocess=paths.RESCALED_POSTPROCESS,
+    log:
+        paths.log("rescale"),
+    benchmark:
+        paths.benchmark("rescale")
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        diameter=CFG.adapt.object_diameter,
+    script:
+        "../scripts/rescale.py"

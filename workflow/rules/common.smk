@@ -159,13 +159,23 @@ def validation_stores(wildcards):
 def settings_file(wildcards):
     """The settings chosen for a dataset's model (measured object size, scale, pixel sizes)."""
     dataset = CFG.datasets[wildcards.dataset]
-    return wf.model_path(wildcards.dataset, dataset, paths.SETTINGS_FILE)
+    return wf.settings_path(wildcards.dataset, dataset, CFG, paths.SETTINGS_FILE)
 
 
 def postprocess_file(wildcards):
     """The clustering and linking settings chosen on the validation frames for a model."""
     dataset = CFG.datasets[wildcards.dataset]
-    return wf.model_path(wildcards.dataset, dataset, paths.POSTPROCESS_FILE)
+    return wf.settings_path(wildcards.dataset, dataset, CFG, paths.POSTPROCESS_FILE)
+
+
+def named_model_file(file):
+    """A file of the model folder a dataset names, for rescale (an input function)."""
+
+    def named(wildcards):
+        dataset = CFG.datasets[wildcards.dataset]
+        return wf.model_path(wildcards.dataset, dataset, file)
+
+    return named
 
 
 def model_file(wildcards):

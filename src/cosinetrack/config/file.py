@@ -55,7 +55,9 @@ class DatasetConfig(StageConfig):
     """Sequences with ground truth, kept out of training and testing, on which the checkpoint and
     the post-processing settings are chosen; empty: the last frames of the training sequences."""
     model: Path | None = None
-    """A trained model folder to use instead of training one (then `train` is not needed)."""
+    """A trained model folder to use instead of training one (then `train` is not needed). Its
+    settings are used as they are, for cells of the size it was trained on, unless
+    `adapt.object_diameter` gives this dataset's cells' diameter."""
     ground_truth: GroundTruthChoice = "gold+silver"
     """The masks that train: `gold` (`{seq}_GT/SEG`), `silver` (the challenge's computer-made
     `{seq}_ST/SEG`), or `gold+silver`: gold where a frame has it, silver for the other frames and

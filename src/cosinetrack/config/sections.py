@@ -407,8 +407,12 @@ class AdaptConfig(StageConfig):
     dilation, the baseline's sizes) from their size; false keeps the schema's defaults."""
     object_diameter: float | None = Field(None, gt=0.0, le=2000.0)
     """Object diameter in pixels of the original frames; empty: measured as the median equivalent
-    diameter of the SEG masks (else of the silver-truth masks) of the training sequences. Set, the
-    objects are sized as round ones of this diameter, whatever their measured elongation."""
+    diameter of the SEG masks (else of the silver-truth masks) of the training sequences, or,
+    where they have TRA markers alone, estimated from their frames (the scale of the strongest
+    blob responses, `cosinetrack.algorithms.object_size`). Set, the objects are sized as round
+    ones of this diameter, whatever their measured elongation; a dataset that names a `model`
+    folder is then segmented at the scale and pixel sizes that bring cells of this diameter to
+    the model's working size (rule rescale)."""
     target_diameter: float = Field(10.38, ge=2.0, le=200.0)
     """Object diameter in pixels of the working size that the default network and settings are
     built for (the embedded default's nuclei at scale 0.5); the scale brings objects to it."""

@@ -36,6 +36,9 @@ PROVENANCE = "results/provenance.json"
 METRICS_TABLE = "results/metrics_table.csv"
 RUNTIMES = "results/runtimes.csv"
 RUNTIMES_PLOT = "results/runtimes.png"
+# A named model folder's settings for the config's `adapt.object_diameter` (rule rescale).
+RESCALED_SETTINGS = "results/{dataset}/rescaled/settings.yaml"
+RESCALED_POSTPROCESS = "results/{dataset}/rescaled/postprocess.yaml"
 
 # The files of a model folder (what `TrainedModel.from_folder` and the later stages read) and of
 # a training folder; a dataset may name its own model folder, so these are names, not paths.
@@ -87,6 +90,7 @@ IMAGES_FIT = fitting("results/{dataset}/images")
 JOBS = {
     "simulate": "simulate",
     "adapt": "adapt",
+    "rescale": "rescale",
     "preprocess": "preprocess/{seq}",
     "train": "train",
     "select": "select",

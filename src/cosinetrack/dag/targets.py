@@ -241,12 +241,12 @@ def check_sources(cfg: WorkflowConfig) -> None:
         )
     for name, dataset in timelapses(cfg).items():
         if dataset.path is not None:
-            check_folder(name, dataset, cfg)
+            check_folder(name, dataset)
         if dataset.segmentation is not None:
             check_masks(name, dataset)
 
 
-def check_folder(name: str, dataset: DatasetConfig, cfg: WorkflowConfig) -> None:
+def check_folder(name: str, dataset: DatasetConfig) -> None:
     """Refuse a user's CTC folder that lacks a sequence, or the truth training needs."""
     from cosinetrack.formats import ctc_layout
 
@@ -266,8 +266,6 @@ def check_folder(name: str, dataset: DatasetConfig, cfg: WorkflowConfig) -> None
                     f"datasets.{name}.{key}: sequence {sequence} has no ground truth "
                     f"({dataset.path / (sequence + '_GT') / 'TRA'} not found); {advice}"
                 )
-    if dataset.trains and cfg.adapt.measure and cfg.adapt.object_diameter is None:
-        check_outlines(name, dataset)
 
 
 def check_masks(name: str, dataset: DatasetConfig) -> None:
@@ -299,22 +297,6 @@ def check_masks(name: str, dataset: DatasetConfig) -> None:
             )
 
 
-def check_outlines(name: str, dataset: DatasetConfig) -> None:
-    """Refuse a dataset whose training GT has no outline to measure the cells' size from."""
-    from cosinetrack.formats import ctc_layout
-
-    root = dataset_root(name, dataset)
-    kinds = {"gold": ["GT"], "silver": ["ST"], "gold+silver": ["GT", "ST"]}[dataset.ground_truth]
-    for sequence in dataset.train:
-        if any(matching(root / f"{sequence}_{kind}" / "SEG", "man_seg*.tif") for kind in kinds):
-            return
-    raise ctc_layout.CtcFormatError(
-        f"datasets.{name}: the training sequences {dataset.train} have no SEG or silver-truth "
-        f"(_ST) masks (ground_truth: {dataset.ground_truth}), and TRA markers are not outlines: "
-        f"set adapt.object_diameter to the cells' diameter in pixels"
-    )
-
-
 def gpus(device: str) -> int:
     """GPUs a train or infer job declares: one on CUDA, or with 'auto' where an NVIDIA driver is.
 
@@ -333,6 +315,26 @@ def model_folder(name: str, dataset: DatasetConfig) -> str:
         return str(dataset.model)
     fit = paths.IMAGES_FIT if dataset.kind == "images" else paths.TIMELAPSE_FIT
     return fit.model_folder.format(dataset=name)
+
+
+def rescales(dataset: DatasetConfig, cfg: WorkflowConfig) -> bool:
+    """Whether a named model's settings are rescaled to the config's `adapt.object_diameter`."""
+    return dataset.model is not None and cfg.adapt.object_diameter is not None
+
+
+def settings_path(name: str, dataset: DatasetConfig, cfg: WorkflowConfig, file: str) -> str:
+    """The settings.yaml or postprocess.yaml a dataset's stages read.
+
+    The model folder's, or for a named model and a given object diameter the rescaled ones that
+    rule rescale writes.
+    """
+    if rescales(dataset, cfg):
+        template = {
+            paths.SETTINGS_FILE: paths.RESCALED_SETTINGS,
+            paths.POSTPROCESS_FILE: paths.RESCALED_POSTPROCESS,
+        }[file]
+        return template.format(dataset=name)
+    return model_path(name, dataset, file)
 
 
 def model_path(name: str, dataset: DatasetConfig, file: str) -> str:
@@ -390,6 +392,7 @@ def benchmark_files(cfg: WorkflowConfig) -> list[str]:
         fitted = FITTING if dataset.trains else ()
         prefix = "images_" if dataset.kind == "images" else ""  # the still images' rules
         files += [jobs_file(prefix + job, name) for job in fitted]
+        files += [jobs_file("rescale", name)] if rescales(dataset, cfg) else []
         if dataset.kind == "images":
             files += split_jobs(name, dataset)
         elif dataset.segmentation is not None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 from skimage.measure import regionprops
 
+from cosinetrack.algorithms.object_size import estimate_diameter
 from cosinetrack.algorithms.resample import scaled_shape
 from cosinetrack.config.sections import AdaptConfig, GroundTruthChoice
 from cosinetrack.config.settings import write_yaml
@@ -37,6 +38,8 @@ T = TypeVar("T")
 # Median equivalent diameter (original px) of the SEG masks of the default dataset's training
 # sequence (SimConfig(), sequence 01), on which the baseline's pixel defaults were tuned.
 DEFAULT_DIAMETER = 20.76
+# Frames the diameter is estimated on when the GT has no outline (TRA markers alone).
+ESTIMATE_FRAMES = 5
 
 # Settings derived from the object size, with the power of the size ratio they scale with.
 LENGTHS = {
@@ -85,7 +88,7 @@ class ObjectStats:
     width: float  # median minor axis length, pixels of the original frames
     length: float  # median major axis length, pixels of the original frames
     elongation: float  # median of each object's length / width
-    source: str  # masks measured: SEG (gold), ST (silver), still images' masks, or config
+    source: str  # SEG (gold), ST (silver), still images' masks, config, or estimate (the frames)
     objects: int  # masks measured
     objects_per_frame: float  # mean number of tracked objects per TRA frame
     coverage: float  # mean fraction of a frame covered by the measured masks
@@ -217,30 +220,52 @@ def given_size(
     per_frame: float,
     frames: int,
 ) -> ObjectStats:
-    """Object stats from `adapt.object_diameter` when the GT has no outline; refused without it.
+    """Object stats when the GT has no outline: `adapt.object_diameter`, else estimated.
 
-    Without outlines nothing tells the shape: the objects count as round ones of that diameter.
+    TRA markers are blobs inside the cells, not outlines, so without SEG or silver masks the size
+    comes from the config or from the frames themselves (`estimated_diameter`). Nothing tells the
+    shape then: the objects count as round ones of that diameter.
     """
+    diameter, source = cfg.object_diameter or DEFAULT_DIAMETER, "config"
     if cfg.object_diameter is None and cfg.measure:
-        raise ValueError(
-            f"{root}: the training sequences {sequences} have no SEG or silver-truth (_ST) mask "
-            f"to measure the cells' size from (ground_truth: {choice}), and TRA markers are not "
-            f"outlines: set adapt.object_diameter to the cells' diameter in pixels"
+        if per_frame == 0:
+            raise ValueError(
+                f"{root}: the ground truth of the training sequences {sequences} holds no cell, "
+                f"so there is no size to measure or to check an estimate by: set "
+                f"adapt.object_diameter to the cells' diameter in pixels (and train on "
+                f"sequences with annotated cells)"
+            )
+        diameter, source = estimated_diameter(root, sequences), "estimate"
+        logger.warning(
+            "%s: the training sequences %s have no SEG or silver-truth (_ST) mask to measure the "
+            "cells from (ground_truth: %s); estimated from the frames: diameter %.4g px (set "
+            "adapt.object_diameter if the cells' diameter is known)",
+            root,
+            sequences,
+            choice,
+            diameter,
         )
-    diameter = cfg.object_diameter or DEFAULT_DIAMETER
     coverage = min(1.0, per_frame * math.pi * diameter**2 / 4 / (shape[0] * shape[1]))
     return ObjectStats(
         diameter=diameter,
         width=diameter,
         length=diameter,
         elongation=1.0,
-        source="config",
+        source=source,
         objects=0,
         objects_per_frame=round(per_frame, 2),
         coverage=round(coverage, 4),
         frame_shape=shape,
         frames=frames,
     )
+
+
+def estimated_diameter(root: Path, sequences: list[str], frames: int = ESTIMATE_FRAMES) -> float:
+    """The cells' diameter estimated from `frames` frames spread over the sequences' time-lapse."""
+    paths = [p for s in sequences for p in ctc_layout.frame_paths(Path(root) / s)]
+    picks = np.unique(np.linspace(0, len(paths) - 1, frames).round().astype(int))
+    estimate = estimate_diameter([ctc.read_frame(paths[i]) for i in picks])
+    return round(estimate.diameter, 2)
 
 
 def training_truth(truths: dict[str, SequenceTruth], choice: GroundTruthChoice) -> dict[str, Any]:
