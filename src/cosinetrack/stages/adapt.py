@@ -231,9 +231,8 @@ def given_size(
         if per_frame == 0:
             raise ValueError(
                 f"{root}: the ground truth of the training sequences {sequences} holds no cell, "
-                f"so there is no size to measure or to check an estimate by: set "
-                f"adapt.object_diameter to the cells' diameter in pixels (and train on "
-                f"sequences with annotated cells)"
+                f"so nothing tells which blobs of the frames are cells: set "
+                f"adapt.object_diameter to the cells' diameter in pixels"
             )
         diameter, source = estimated_diameter(root, sequences), "estimate"
         logger.warning(
