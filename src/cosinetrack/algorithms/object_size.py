@@ -44,9 +44,9 @@ def normalised(frame: np.ndarray) -> np.ndarray:
     return np.clip((image - low) / max(float(high - low), 1e-6), 0.0, 1.0)
 
 
-def is_bright(frames: Sequence[np.ndarray]) -> bool:
+def is_bright(images: Sequence[np.ndarray]) -> bool:
     """Whether cells are brighter than the background: the intensities skew to the right."""
-    return float(np.mean([skew(normalised(frame), axis=None) for frame in frames])) >= 0.0
+    return float(np.mean([skew(image, axis=None) for image in images])) >= 0.0
 
 
 def octaves(shape: tuple[int, int]) -> int:
@@ -100,11 +100,10 @@ def peak_scales(stack: np.ndarray, floor: float) -> np.ndarray:
     return k + np.clip(shift, -0.5, 0.5)
 
 
-def frame_diameters(frame: np.ndarray, bright: bool) -> np.ndarray:
-    """Diameters (pixels) of the strong blobs of one frame, searched octave by octave."""
-    image = normalised(frame)
+def frame_diameters(image: np.ndarray, bright: bool) -> np.ndarray:
+    """Diameters (pixels) of the strong blobs of one normalised frame, octave by octave."""
     stacks = []
-    for octave in range(octaves(frame.shape)):
+    for octave in range(octaves(image.shape)):
         scales = octave_sigmas(octave)
         stacks.append((octave, scales, response(octave_grid(image, octave), scales, bright)))
     strongest = max(float(stack.max()) for _, _, stack in stacks)
@@ -122,8 +121,9 @@ def estimate_diameter(frames: Sequence[np.ndarray]) -> SizeEstimate:
     """The cells' median diameter in pixels over `frames` (2-D arrays of one sequence or more)."""
     if not frames:
         raise ValueError("estimate_diameter: no frames")
-    bright = is_bright(frames)
-    found = np.concatenate([frame_diameters(frame, bright) for frame in frames])
+    images = [normalised(frame) for frame in frames]
+    bright = is_bright(images)
+    found = np.concatenate([frame_diameters(image, bright) for image in images])
     if not len(found):
         raise ValueError(
             "estimate_diameter: no cell-like blobs in the frames (flat or empty frames?); "

@@ -107,10 +107,8 @@ def rescale_model(model: Path, diameter: float, out: Path) -> None:
     in the same order they give the rescaled values. The baseline segments the frames at their
     own size, so its pixel sizes follow the ratio of diameters in the frames' pixels.
     """
-    records = {
-        name: read_settings(Path(model) / name) for name in (SETTINGS_FILE, POSTPROCESS_FILE)
-    }
-    settings, postprocess = records[SETTINGS_FILE], records[POSTPROCESS_FILE]
+    settings = read_settings(Path(model) / SETTINGS_FILE)
+    postprocess = read_settings(Path(model) / POSTPROCESS_FILE)
     merged = {
         section: {**settings.get(section, {}), **postprocess.get(section, {})}
         for section in ("preprocess", *PIXEL_SECTIONS)
