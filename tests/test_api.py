@@ -167,7 +167,11 @@ def test_a_rescaled_model_folder_reads_as_the_api_rescales(model_folder, tmp_pat
     baseline = stage_config(BaselineConfig, "baseline", {}, files, {})
     assert baseline.min_size == round(BaselineConfig().min_size * (30 / 13) ** 2)
     record = yaml.safe_load(files[0].read_text())
-    assert record["rescaled"] == {"model": str(model_folder), "object_diameter": 30.0}
+    assert record["rescaled"] == {
+        "model": str(model_folder),
+        "object_diameter": 30.0,
+        "source": "config",
+    }
     assert record["measured"] == SETTINGS["measured"]  # what the model was made for
 
 

@@ -27,7 +27,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cosinetrack.algorithms.object_size import estimate_diameter
 from cosinetrack.algorithms.resample import resize_image, scaled_shape
+from cosinetrack.config.file import GENERAL_MODEL
 from cosinetrack.config.sections import (
     ClusterConfig,
     InferConfig,
@@ -36,8 +38,9 @@ from cosinetrack.config.sections import (
     StageConfig,
 )
 from cosinetrack.config.settings import read_settings
-from cosinetrack.dag.paths import POSTPROCESS_FILE, SETTINGS_FILE
+from cosinetrack.dag.paths import GENERAL_MODEL_FOLDER, POSTPROCESS_FILE, SETTINGS_FILE
 from cosinetrack.formats import ctc
+from cosinetrack.stages.adapt import ESTIMATE_FRAMES
 from cosinetrack.stages.cluster import label_pair
 from cosinetrack.stages.export import tracked_objects, write_geff
 from cosinetrack.stages.infer import Embedder
@@ -76,6 +79,23 @@ class Settings:
     link: LinkConfig
 
 
+def model_folder(model: str | Path) -> Path:
+    """A model folder: `general` names the one that ships with the package."""
+    return Path(GENERAL_MODEL_FOLDER) if str(model) == GENERAL_MODEL else Path(model)
+
+
+def estimated_diameter(stack: np.ndarray) -> float:
+    """The cells' diameter estimated on frames spread over the time-lapse, as rule rescale does."""
+    picks = np.unique(np.linspace(0, len(stack) - 1, ESTIMATE_FRAMES).round().astype(int))
+    diameter = round(estimate_diameter([stack[t] for t in picks]).diameter, 2)
+    logger.warning(
+        "the cells' diameter estimated from the frames: %.4g px (give object_diameter if it is "
+        "known)",
+        diameter,
+    )
+    return diameter
+
+
 def model_settings(
     model: str | Path,
     object_diameter: float | None = None,
@@ -88,7 +108,7 @@ def model_settings(
     `object_diameter` (pixels of the frames), the working scale and the pixel sizes follow it as
     `adapt` makes them for a dataset whose objects have that diameter (see `rescaled`).
     """
-    folder = Path(model)
+    folder = model_folder(model)
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(SECTIONS))
     if unknown:
@@ -149,7 +169,7 @@ def frame_stack(frames: ArrayLike) -> np.ndarray:
 
 def track(
     frames: ArrayLike,
-    model: str | Path,
+    model: str | Path = GENERAL_MODEL,
     object_diameter: float | None = None,
     *,
     geff: str | Path | None = None,
@@ -161,10 +181,11 @@ def track(
     Args:
         frames: (T, H, W) intensity frames, time first, T >= 2 (any integer or float dtype).
         model: a model folder (`results/{dataset}/model/`: `model.pt`, `settings.yaml`,
-            `postprocess.yaml`).
+            `postprocess.yaml`), or `general`, the general model that ships with the package.
         object_diameter: the cells' diameter in pixels of `frames`, when it differs from the
             model's training data: the working scale and the pixel-valued clustering and linking
-            settings follow it (`rescaled`). None keeps the model folder's scale.
+            settings follow it (`rescaled`). None keeps a model folder's scale; for the general
+            model it is estimated from the frames (`cosinetrack.algorithms.object_size`).
         geff: where to write the result as a GEFF tracks graph (a `.geff.zarr` folder, as the
             workflow's `export` rule writes it); None writes nothing.
         overrides: stage settings that win over the model folder's, by section (`preprocess`,
@@ -177,6 +198,8 @@ def track(
         table `L B E P`, sorted by label; labels are 1..N, as in a CTC result folder.
     """
     stack = frame_stack(frames)
+    if str(model) == GENERAL_MODEL and object_diameter is None:
+        object_diameter = estimated_diameter(stack)
     settings = model_settings(model, object_diameter, overrides)
     image = working_frames(stack, settings.preprocess)
     original = stack.shape[1:]
@@ -187,7 +210,8 @@ def track(
         *image.shape[1:],
         model,
     )
-    embedder = Embedder.load(Path(model), settings.infer, threads or len(os.sched_getaffinity(0)))
+    threads = threads or len(os.sched_getaffinity(0))
+    embedder = Embedder.load(model_folder(model), settings.infer, threads)
     cosines = np.zeros(image.shape, dtype=np.float16)
     scratch = np.zeros(image.shape, dtype=np.uint32)
     stream = pair_stream(clustered_pairs(embedder, image, settings.cluster, cosines))

@@ -26,6 +26,7 @@ rule rescale:
     input:
         settings=named_model_file(paths.SETTINGS_FILE),
         postprocess=named_model_file(paths.POSTPROCESS_FILE),
+        frames=rescale_inputs,
     output:
         settings=paths.RESCALED_SETTINGS,
         postprocess=paths.RESCALED_POSTPROCESS,
@@ -37,5 +38,7 @@ rule rescale:
         "../../envs/cpu.yaml"
     params:
         diameter=CFG.adapt.object_diameter,
+        root=dataset_root,
+        sequences=test_sequences,
     script:
         "../scripts/rescale.py"

@@ -80,6 +80,16 @@ def adapt_inputs(wildcards):
     return wf.adapt_inputs(*dataset_of(wildcards))
 
 
+def rescale_inputs(wildcards):
+    """The test frames rescale estimates the cells' diameter on, when it is not given."""
+    return wf.rescale_inputs(*dataset_of(wildcards), CFG)
+
+
+def test_sequences(wildcards):
+    """A dataset's test sequences."""
+    return CFG.datasets[wildcards.dataset].test
+
+
 def select_inputs(wildcards):
     """The ground truth select scores its choices against."""
     return wf.select_inputs(*dataset_of(wildcards))

@@ -2,6 +2,7 @@ rule train:
     input:
         stores=train_stores,
         settings=paths.TIMELAPSE_FIT.settings,
+        init=wf.initial_weights(CFG),
     output:
         model=paths.TIMELAPSE_FIT.trained,
         candidates=directory(paths.TIMELAPSE_FIT.candidates),

@@ -18,4 +18,5 @@ with log_to(snakemake.log[0]):
         ),
         threads=snakemake.threads,
         stops=training_stops(settings[0], [Path(p).stem for p in snakemake.input.stores]),
+        init=Path(snakemake.input.init[0]) if snakemake.input.init else None,
     )

@@ -39,6 +39,10 @@ class KeyValueError(ValueError):
         self.key = key
 
 
+# `model: general` names the model that ships with the package, not a folder of that name.
+GENERAL_MODEL = "general"
+
+
 class DatasetConfig(StageConfig):
     """One dataset: simulated or a CTC folder on disk; which sequences train, which are tested."""
 
@@ -55,9 +59,13 @@ class DatasetConfig(StageConfig):
     """Sequences with ground truth, kept out of training and testing, on which the checkpoint and
     the post-processing settings are chosen; empty: the last frames of the training sequences."""
     model: Path | None = None
-    """A trained model folder to use instead of training one (then `train` is not needed). Its
-    settings are used as they are, for cells of the size it was trained on, unless
-    `adapt.object_diameter` gives this dataset's cells' diameter."""
+    """A trained model folder to use instead of training one (then `train` is not needed), or
+    `general`: the general model that ships with the package (trained on a broad spread of
+    simulated nuclei and phase-contrast rods), which a dataset with no `train` sequences also
+    uses. A folder's settings are used as they are, for cells of the size it was trained on,
+    unless `adapt.object_diameter` gives this dataset's cells' diameter; the general model is
+    always brought to this dataset's cells: of `adapt.object_diameter`, else of the diameter
+    estimated from the test sequences' frames (`cosinetrack.algorithms.object_size`)."""
     ground_truth: GroundTruthChoice = "gold+silver"
     """The masks that train: `gold` (`{seq}_GT/SEG`), `silver` (the challenge's computer-made
     `{seq}_ST/SEG`), or `gold+silver`: gold where a frame has it, silver for the other frames and
@@ -77,8 +85,15 @@ class DatasetConfig(StageConfig):
 
     @property
     def trains(self) -> bool:
-        """Whether the workflow trains a network for this dataset: no `model`, no `segmentation`."""
-        return self.model is None and self.segmentation is None
+        """Whether the workflow trains a network: `train` sequences, no `model`, no masks."""
+        return self.model is None and self.segmentation is None and bool(self.train)
+
+    @property
+    def general(self) -> bool:
+        """Whether the packaged general model segments this dataset: named, or nothing trains."""
+        if self.segmentation is not None:
+            return False
+        return str(self.model) == GENERAL_MODEL if self.model is not None else not self.train
 
     def segmentation_folder(self, sequence: str) -> Path:
         """The folder of a sequence's own label images (the `segmentation` template filled in)."""
@@ -132,10 +147,11 @@ class DatasetConfig(StageConfig):
             return self  # its own masks: `path` optional, nothing trained (`_masks_alone`)
         if (self.simulate is None) == (self.path is None):
             raise ValueError("give exactly one of `simulate` or `path` for each dataset")
-        if self.model is None and not self.train:
-            raise ValueError(
-                "list at least one `train` sequence, give a trained `model` folder, or give the "
-                "`segmentation` masks to track"
+        if self.general and self.kind == "images":
+            raise KeyValueError(
+                "train" if self.model is None else "model",
+                "the general model segments time-lapses; still images (`kind: images`) need "
+                "`train` splits with masks, or a `model` folder trained on still images",
             )
         trained = sorted(set(self.test) & set(self.train)) if self.model is None else []
         if trained:

@@ -195,6 +195,10 @@ class TrainConfig(StageConfig):
     """Train the network under bfloat16 autocast (the loss stays float32): on CUDA, and on CPUs
     with native bfloat16 units (AVX512-BF16, AMX), where a training step takes about 0.71 of its
     float32 time (benchmarks/network.py); ignored on other CPUs. Inference stays float32."""
+    init: Literal["random", "general"] = "random"
+    """The weights training starts from: `random`, or `general`, the general model that ships
+    with the package (fine-tuning; the network keys under `model` must then be its own, the
+    defaults)."""
     candidates: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field([0.8, 1.0], min_length=1)
     """Fractions of the iterations after which the weights are kept as candidates; the one that
     scores best on the validation frames becomes the model (`adapt.tune`), else the last one."""

@@ -11,6 +11,7 @@ Kept free of heavy imports: Snakemake imports it at every start.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 METHODS = ("cosine", "baseline")  # what segments and tracks a dataset's frames
@@ -36,7 +37,11 @@ PROVENANCE = "results/provenance.json"
 METRICS_TABLE = "results/metrics_table.csv"
 RUNTIMES = "results/runtimes.csv"
 RUNTIMES_PLOT = "results/runtimes.png"
-# A named model folder's settings for the config's `adapt.object_diameter` (rule rescale).
+# The general model that ships with the package (`model: general`), trained by
+# benchmarks/general_model.py.
+GENERAL_MODEL_FOLDER = str(Path(__file__).resolve().parents[1] / "models" / "general")
+# A named model folder's settings for the config's `adapt.object_diameter`, or the general
+# model's for the dataset's cells (rule rescale).
 RESCALED_SETTINGS = "results/{dataset}/rescaled/settings.yaml"
 RESCALED_POSTPROCESS = "results/{dataset}/rescaled/postprocess.yaml"
 

@@ -310,16 +310,36 @@ def gpus(device: str) -> int:
 
 
 def model_folder(name: str, dataset: DatasetConfig) -> str:
-    """The model folder a dataset uses: the configured `model`, or the one the workflow makes."""
+    """The model folder a dataset uses: the general one, the one it names, or the one it trains."""
+    if dataset.general:
+        return paths.GENERAL_MODEL_FOLDER
     if dataset.model is not None:
         return str(dataset.model)
     fit = paths.IMAGES_FIT if dataset.kind == "images" else paths.TIMELAPSE_FIT
     return fit.model_folder.format(dataset=name)
 
 
+def initial_weights(cfg: WorkflowConfig) -> list[str]:
+    """The model.pt training starts from: the general model's with `train.init: general`."""
+    if cfg.train.init == "general":
+        return [f"{paths.GENERAL_MODEL_FOLDER}/{paths.MODEL_FILE}"]
+    return []
+
+
 def rescales(dataset: DatasetConfig, cfg: WorkflowConfig) -> bool:
-    """Whether a named model's settings are rescaled to the config's `adapt.object_diameter`."""
-    return dataset.model is not None and cfg.adapt.object_diameter is not None
+    """Whether a model's settings are rescaled to the dataset's cells (rule rescale).
+
+    The general model's always (to `adapt.object_diameter` or an estimate); a named folder's when
+    `adapt.object_diameter` is given.
+    """
+    return dataset.general or (dataset.model is not None and cfg.adapt.object_diameter is not None)
+
+
+def rescale_inputs(name: str, dataset: DatasetConfig, cfg: WorkflowConfig) -> list[str]:
+    """What rescale reads besides the model: the test frames, when the diameter is estimated."""
+    if cfg.adapt.object_diameter is not None:
+        return []
+    return source_files(name, dataset, dataset.test, frame_files)
 
 
 def settings_path(name: str, dataset: DatasetConfig, cfg: WorkflowConfig, file: str) -> str:

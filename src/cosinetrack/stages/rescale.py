@@ -99,7 +99,28 @@ def scaled_section(
     return out
 
 
-def rescale_model(model: Path, diameter: float, out: Path) -> None:
+def rescale_to_cells(
+    model: Path, diameter: float | None, root: Path, sequences: list[str], out: Path
+) -> None:
+    """Rescale a model's settings to the given diameter, else to one estimated on the frames.
+
+    The general model meets cells of unknown size: without `adapt.object_diameter` their
+    diameter is estimated from frames spread over the sequences (`adapt.estimated_diameter`).
+    """
+    source = "config"
+    if diameter is None:
+        diameter, source = adapt.estimated_diameter(root, sequences), "estimate"
+        logger.warning(
+            "%s: the cells' diameter estimated from the frames of %s: %.4g px (set "
+            "adapt.object_diameter if it is known)",
+            root,
+            sequences,
+            diameter,
+        )
+    rescale_model(model, diameter, out, source)
+
+
+def rescale_model(model: Path, diameter: float, out: Path, source: str = "config") -> None:
     """Write a model folder's settings.yaml and postprocess.yaml for cells of `diameter` px.
 
     Each stage's section is what its rule reads from the two files (settings.yaml, then
@@ -124,6 +145,6 @@ def rescale_model(model: Path, diameter: float, out: Path) -> None:
         if section in values and isinstance(keys, dict)
     }
     record = {**settings, **values}
-    record["rescaled"] = {"model": str(model), "object_diameter": diameter}
+    record["rescaled"] = {"model": str(model), "object_diameter": diameter, "source": source}
     write_yaml(Path(out) / SETTINGS_FILE, record)
     write_yaml(Path(out) / POSTPROCESS_FILE, {**postprocess, **new_postprocess})

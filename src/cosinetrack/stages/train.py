@@ -36,6 +36,7 @@ from cosinetrack.model.clips import (
     sample_clip,
 )
 from cosinetrack.model.device import autocast_bfloat16, choose_device
+from cosinetrack.model.folder import load_weights
 from cosinetrack.model.loss import LossTerms, stacked_loss
 
 logger = logging.getLogger(__name__)
@@ -228,13 +229,35 @@ def run_train(
     cfg: TrainConfig,
     threads: int = 1,
     stops: list[int | None] | None = None,
+    init: Path | None = None,
 ) -> None:
-    """Train on the preprocessed training sequences (each up to its stop frame) into `out_dir`."""
+    """Train on the preprocessed training sequences (each up to its stop frame) into `out_dir`.
+
+    `init` is a model.pt to start from (`train.init: general`) instead of random weights.
+    """
     stops = list(stops) if stops is not None else [None] * len(stores)
     sequences = [open_training_sequence(s, stop) for s, stop in zip(stores, stops, strict=True)]
     check_background_known(stores, stops)
     signature = training_signature(model_cfg, cfg, stores, stops)
-    train_sequences(sequences, out_dir, model_cfg, cfg, signature, threads)
+    train_sequences(sequences, out_dir, model_cfg, cfg, signature, threads, init)
+
+
+def start_from(model: StackedHourglass, init: Path, model_cfg: ModelConfig) -> None:
+    """Load a trained model's weights to fine-tune them, refusing those of another network."""
+    record = load_weights(init, "cpu")
+    theirs = record.get("model_config", {}) if isinstance(record, dict) else {}
+    differ = [
+        f"model.{key} is {mine!r} here, {theirs.get(key)!r} in it"
+        for key, mine in model_cfg.model_dump().items()
+        if theirs.get(key) != mine
+    ]
+    if differ:
+        raise ValueError(
+            f"train.init: {init} holds another network ({'; '.join(differ)}): leave those "
+            f"`model` keys at its values, or set train.init: random"
+        )
+    model.load_state_dict(record["state_dict"])
+    logger.info("starting from the weights of %s", init)
 
 
 def train_sequences(
@@ -244,6 +267,7 @@ def train_sequences(
     cfg: TrainConfig,
     signature: str,
     threads: int = 1,
+    init: Path | None = None,
 ) -> None:
     """Train on sequences (from stores, or still images of one frame each) into `out_dir`.
 
@@ -255,6 +279,8 @@ def train_sequences(
     check_clip_fits(sequences, cfg)
     device = choose_device(cfg.device)
     trainer = Trainer(sequences, model_cfg, cfg, device)
+    if init is not None:
+        start_from(trainer.model, init, model_cfg)
     checkpoint = out_dir / "checkpoint.pt"
     rows = resume(trainer, checkpoint, signature)
     logger.info(
