@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import yaml
+from accuracy import run_workflow  # benchmarks/ is on the path when this script runs
 
 from cosinetrack.stages.general import GENERAL_DIAMETER, spread_names, write_spread
 
@@ -44,17 +42,6 @@ def general_config(spread: Path, iterations: int) -> dict:
         "adapt": {"object_diameter": GENERAL_DIAMETER},
         "train": {"iterations": iterations},
     }
-
-
-def run_workflow(config: dict, folder: Path, cores: int) -> None:
-    """Run the real workflow (training, then the held-out sequence), logging into `folder`."""
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-    command += ["--directory", str(folder), "--configfile", str(path), "--cores", str(cores)]
-    logger.info("running %s", " ".join(command))
-    with open(folder / "snakemake.log", "w") as log:
-        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
 def install(folder: Path, spread: Path) -> None:

@@ -40,7 +40,7 @@ from cosinetrack.config.sections import (
 from cosinetrack.config.settings import read_settings
 from cosinetrack.dag.paths import GENERAL_MODEL_FOLDER, POSTPROCESS_FILE, SETTINGS_FILE
 from cosinetrack.formats import ctc
-from cosinetrack.stages.adapt import ESTIMATE_FRAMES
+from cosinetrack.stages.adapt import spread_picks
 from cosinetrack.stages.cluster import label_pair
 from cosinetrack.stages.export import tracked_objects, write_geff
 from cosinetrack.stages.infer import Embedder
@@ -86,8 +86,7 @@ def model_folder(model: str | Path) -> Path:
 
 def estimated_diameter(stack: np.ndarray) -> float:
     """The cells' diameter estimated on frames spread over the time-lapse, as rule rescale does."""
-    picks = np.unique(np.linspace(0, len(stack) - 1, ESTIMATE_FRAMES).round().astype(int))
-    diameter = round(estimate_diameter([stack[t] for t in picks]).diameter, 2)
+    diameter = round(estimate_diameter([stack[t] for t in spread_picks(len(stack))]).diameter, 2)
     logger.warning(
         "the cells' diameter estimated from the frames: %.4g px (give object_diameter if it is "
         "known)",

@@ -259,10 +259,15 @@ def given_size(
     )
 
 
+def spread_picks(count: int, frames: int = ESTIMATE_FRAMES) -> np.ndarray:
+    """Indices of `frames` frames spread evenly over `count`, first and last included."""
+    return np.unique(np.linspace(0, count - 1, frames).round().astype(int))
+
+
 def estimated_diameter(root: Path, sequences: list[str], frames: int = ESTIMATE_FRAMES) -> float:
     """The cells' diameter estimated from `frames` frames spread over the sequences' time-lapse."""
     paths = [p for s in sequences for p in ctc_layout.frame_paths(Path(root) / s)]
-    picks = np.unique(np.linspace(0, len(paths) - 1, frames).round().astype(int))
+    picks = spread_picks(len(paths), frames)
     estimate = estimate_diameter([ctc.read_frame(paths[i]) for i in picks])
     return round(estimate.diameter, 2)
 
